@@ -1,0 +1,185 @@
+"""Bug instances: a misclassified input ``x_b`` and a correctly classified same-class ``x_r``.
+
+On disk a bug instance is a folder::
+
+    bug/
+      x_b.png   x_r.png   (8-bit images; grey or RGB)
+      bug.json  {"format": "mudjack-bug/1", "modality": "image", "label": 3, "shape": [1, 28, 28],
+                 "metadata": {...}}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mudjack.encoders.base import InputSpec, check_images
+from mudjack.errors import InputError, ModelLoadError
+from mudjack.utils import atomic_dir, make_generator, sha256_tensors, write_json_atomic
+
+BUG_FORMAT = "mudjack-bug/1"
+
+
+@dataclass
+class BugInstance:
+    """A client's bug report.
+
+    Attributes:
+        x_b: the misclassified input, ``(C, H, W)`` in [0, 1].
+        x_r: a correctly classified input of the same true class.
+        label: the true class of both (optional: a provider may not be told).
+        metadata: anything else (e.g. the predicted class, the source of the images).
+    """
+
+    x_b: torch.Tensor
+    x_r: torch.Tensor
+    label: int | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("x_b", "x_r"):
+            v = getattr(self, name)
+            if not isinstance(v, torch.Tensor):
+                raise InputError(
+                    f"Expected {name} as an image tensor (C, H, W), got {type(v).__name__}."
+                )
+            if v.dim() == 4 and v.shape[0] == 1:
+                setattr(self, name, v[0])
+        if self.x_b.shape != self.x_r.shape:
+            raise InputError(
+                f"Expected x_b and x_r of the same shape, got {tuple(self.x_b.shape)} and "
+                f"{tuple(self.x_r.shape)}."
+            )
+        if torch.equal(self.x_b, self.x_r):
+            raise InputError(
+                "Expected x_b (misclassified) and x_r (correctly classified) to differ, got two "
+                "identical inputs. A bug instance needs a reference input that the client's "
+                "classifier gets right."
+            )
+
+    def check(self, spec: InputSpec) -> BugInstance:
+        """Validate both inputs against an encoder's input spec (shape, dtype, [0, 1] range)."""
+        check_images(self.x_b, spec, "x_b")
+        check_images(self.x_r, spec, "x_r")
+        return self
+
+    @property
+    def sha256(self) -> str:
+        return sha256_tensors(self.x_b.float(), self.x_r.float())
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the bug folder (atomically; never overwrites)."""
+        from PIL import Image
+
+        with atomic_dir(path, "bug folder") as tmp:
+            for name in ("x_b", "x_r"):
+                Image.fromarray(_to_uint8(getattr(self, name))).save(tmp / f"{name}.png")
+            write_json_atomic(
+                tmp / "bug.json",
+                {
+                    "format": BUG_FORMAT,
+                    "modality": "image",
+                    "label": self.label,
+                    "shape": list(self.x_b.shape),
+                    "sha256": self.sha256,
+                    "metadata": self.metadata,
+                },
+            )
+        return Path(path)
+
+
+def _to_uint8(x: torch.Tensor) -> np.ndarray:
+    arr = (x.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    return arr[0] if arr.shape[0] == 1 else arr.transpose(1, 2, 0)
+
+
+def _from_image_file(path: Path) -> torch.Tensor:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            arr = np.asarray(im)
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ModelLoadError(f"Expected an image file at {str(path)!r}: {exc}.") from exc
+    x = torch.from_numpy(np.array(arr, copy=True)).float() / 255.0
+    return x[None] if x.dim() == 2 else x.permute(2, 0, 1)
+
+
+def load_bug(path: str | os.PathLike[str]) -> BugInstance:
+    """Read a bug folder written by :meth:`BugInstance.save` (or by hand: two images + bug.json)."""
+    p = Path(path)
+    meta_path = p / "bug.json"
+    if not meta_path.is_file():
+        raise ModelLoadError(
+            f"Expected a bug folder with bug.json, x_b.png and x_r.png at {str(p)!r}; bug.json "
+            "not found."
+        )
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelLoadError(f"Corrupt bug.json in {str(p)!r}: {exc}.") from exc
+    if not isinstance(meta, dict) or meta.get("format", BUG_FORMAT) != BUG_FORMAT:
+        raise ModelLoadError(f"Expected bug.json of format {BUG_FORMAT!r} in {str(p)!r}.")
+    images = {}
+    for name in ("x_b", "x_r"):
+        f = next(
+            (
+                p / f"{name}{ext}"
+                for ext in (".png", ".jpg", ".jpeg", ".bmp")
+                if (p / f"{name}{ext}").is_file()
+            ),
+            None,
+        )
+        if f is None:
+            raise ModelLoadError(f"Expected {name}.png in bug folder {str(p)!r}; not found.")
+        images[name] = _from_image_file(f)
+    return BugInstance(images["x_b"], images["x_r"], meta.get("label"), meta.get("metadata", {}))
+
+
+def select_bug(
+    client: Any,
+    *,
+    seed: int = 0,
+) -> BugInstance:
+    """Draw a real bug from a fitted :class:`~mudjack.downstream.DownstreamClient`'s test set.
+
+    ``x_b`` is a triggered non-target test input that the client classifies as the target
+    class; ``x_r`` is a correctly classified clean test input of the same true class (not the
+    clean source of ``x_b``). Raises :class:`InputError` when the client has no such input.
+    """
+    if client.triggered_features_ is None:
+        raise InputError("Expected a client with a trigger and target to draw a backdoor bug.")
+    gen = make_generator(seed)
+    trig_pred = client.classifier_.predict(client.triggered_features_)
+    hit = torch.nonzero(trig_pred == client.target).flatten()
+    if len(hit) == 0:
+        raise InputError(
+            "The client classifies no triggered input as the target class: no bug "
+            "to draw (is the encoder backdoored for this task?)."
+        )
+    i = int(hit[torch.randint(len(hit), (1,), generator=gen)])
+    y = int(client.triggered.labels[i])
+    clean_pred = client.classifier_.predict(client.test_features_)
+    source = torch.nonzero(client.test.labels != client.target).flatten()[i]
+    ok = torch.nonzero((client.test.labels == y) & (clean_pred == y)).flatten()
+    ok = ok[ok != source]
+    if len(ok) == 0:
+        raise InputError(f"No correctly classified clean test input of class {y} to use as x_r.")
+    j = int(ok[torch.randint(len(ok), (1,), generator=gen)])
+    return BugInstance(
+        client.triggered.images[i].clone(),
+        client.test.images[j].clone(),
+        y,
+        {
+            "predicted": int(trig_pred[i]),
+            "test_index_b": int(source),
+            "test_index_r": j,
+            "seed": seed,
+        },
+    )

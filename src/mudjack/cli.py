@@ -1,0 +1,511 @@
+"""`mudjack` command line: a thin layer over the library. Run `mudjack COMMAND --help`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mudjack.errors import MudjackError
+
+EPILOG = "Every command takes --seed and --device; nothing it writes overwrites an existing path."
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or log lines")
+
+
+def _patch_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("Mudjacking hyperparameters (paper: λ=1, T=200, m=256, α=1e-3)")
+    g.add_argument("--lambda-l", type=float, default=1.0, help="locality weight (default: 1)")
+    g.add_argument("--lambda-g", type=float, default=1.0, help="generalizability weight (1)")
+    g.add_argument("--epochs", type=int, default=200, help="epochs T over D_val (default: 200)")
+    g.add_argument("--batch-size", type=int, default=256, help="mini-batch size m (256)")
+    g.add_argument("--lr", type=float, default=1e-3, help="learning rate (default: 1e-3)")
+    g.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        help="stop after this many steps (default: no cap; the demo uses 300)",
+    )
+    g.add_argument(
+        "--random-location",
+        action="store_true",
+        help="Mudjacking-RL: embed the trigger at random positions",
+    )
+
+
+def _classifier_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("client classifier (paper: 500 epochs, lr 1e-4, batch 64)")
+    g.add_argument("--clf-epochs", type=int, default=100, help="epochs (default: 100)")
+    g.add_argument("--clf-lr", type=float, default=1e-3, help="learning rate (default: 1e-3)")
+    g.add_argument("--clf-batch-size", type=int, default=256, help="batch size (default: 256)")
+
+
+def _classifier(a: argparse.Namespace) -> Any:
+    from mudjack.downstream import MLPClassifier
+
+    return MLPClassifier(epochs=a.clf_epochs, lr=a.clf_lr, batch_size=a.clf_batch_size)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mudjack",
+        description="Patch backdoored foundation models (Mudjacking).",
+        epilog=EPILOG,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "demo",
+        help="run the paper's default experiment at CPU scale",
+        description="Load the shipped backdoored encoder, train the client, draw "
+        "a real bug, reverse-engineer its trigger, patch, re-train, evaluate.",
+    )
+    p.add_argument(
+        "--setting",
+        default="default",
+        help="default (Fashion-MNIST), mnist5k, or NAME-paper for the paper's sizes",
+    )
+    p.add_argument("--bugs", type=int, default=1, help="bug instances (different seeds)")
+    p.add_argument("--json", type=Path, help="write the results JSON here (new file)")
+    p.add_argument("--out", type=Path, help="also save PNG figures into this folder")
+    p.add_argument("--steps", type=int, help="override the patch's step cap")
+    _common(p)
+
+    p = sub.add_parser("bug", help="draw a real bug instance from a client task")
+    p.add_argument("action", choices=["draw"])
+    p.add_argument("--encoder", required=True, help="zoo name or encoder folder")
+    p.add_argument("--data", default="fashion_mnist", help="downstream data set or path")
+    p.add_argument("--target", type=int, help="target class (default: the encoder's record)")
+    p.add_argument("--trigger", type=Path, help="trigger file (default: the encoder's record)")
+    p.add_argument("--out", type=Path, required=True, help="new bug folder")
+    _classifier_args(p)
+    _common(p)
+
+    p = sub.add_parser("reverse", help="reverse-engineer the trigger in a bug instance")
+    p.add_argument("--encoder", required=True, help="zoo name or encoder folder")
+    p.add_argument(
+        "--bug", type=Path, required=True, help="bug folder (x_b.png, x_r.png, bug.json)"
+    )
+    p.add_argument("--out", type=Path, required=True, help="new trigger file (.safetensors)")
+    p.add_argument("--heatmap", type=Path, help="folder for PNGs of x_b, x_r, heatmap and mask")
+    p.add_argument(
+        "--method",
+        default="occlusion",
+        help="occlusion (default), gradcam, saliency, guided_backprop",
+    )
+    p.add_argument("--window", type=int, default=5, help="occlusion window side (default: 5)")
+    _common(p)
+
+    p = sub.add_parser("patch", help="patch an encoder with a bug instance (writes a new folder)")
+    p.add_argument("--encoder", required=True, help="zoo name or encoder folder")
+    p.add_argument("--bug", type=Path, required=True, help="bug folder")
+    p.add_argument(
+        "--val",
+        default="fashion_mnist",
+        help="clean validation images: fashion_mnist, mnist5k, or a path",
+    )
+    p.add_argument("--val-size", type=int, default=50000, help="validation inputs (50,000)")
+    p.add_argument("--trigger", type=Path, help="trigger file (default: reverse-engineer one)")
+    p.add_argument("--method", default="occlusion", help="attribution method if reversing")
+    p.add_argument("--out", type=Path, required=True, help="new encoder folder")
+    _patch_args(p)
+    _common(p)
+
+    p = sub.add_parser("evaluate", help="CP/Acc/ASR/AccB of an encoder on a client task")
+    p.add_argument("--encoder", required=True, help="zoo name or encoder folder")
+    p.add_argument("--data", default="fashion_mnist", help="downstream data set or path")
+    p.add_argument("--trigger", type=Path, help="trigger file (default: the encoder's record)")
+    p.add_argument("--target", type=int, help="target class (default: the encoder's record)")
+    p.add_argument("--bug", type=Path, help="bug folder, to report CP")
+    p.add_argument("--json", type=Path, help="write the metrics as JSON (new file)")
+    _classifier_args(p)
+    _common(p)
+
+    p = sub.add_parser("pretrain", help="pre-train a clean encoder")
+    p.add_argument("algorithm", choices=["simclr"])
+    p.add_argument("--data", default="fashion_mnist", help="images: fashion_mnist or a path")
+    p.add_argument("--width", type=int, default=64, help="ResNet-18 width (paper: 64)")
+    p.add_argument("--epochs", type=int, default=1000, help="epochs (default: 1000)")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--temperature", type=float, default=0.5)
+    p.add_argument("--out", type=Path, required=True, help="new encoder folder")
+    _common(p)
+
+    p = sub.add_parser("attack", help="backdoor a clean encoder")
+    p.add_argument("algorithm", choices=["badencoder"])
+    p.add_argument("--encoder", required=True, help="clean encoder: zoo name or folder")
+    p.add_argument("--shadow", default="fashion_mnist", help="shadow images")
+    p.add_argument("--shadow-size", type=int, default=50000)
+    p.add_argument("--downstream", default="fashion_mnist", help="task whose class is the target")
+    p.add_argument("--target", type=int, default=0, help="target class (default: 0)")
+    p.add_argument("--n-reference", type=int, default=3, help="reference inputs (default: 3)")
+    p.add_argument("--trigger-size", type=int, default=10, help="white square side (paper: 10)")
+    p.add_argument("--trigger-margin", type=int, default=1)
+    p.add_argument("--epochs", type=int, default=200)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--out", type=Path, required=True, help="new encoder folder")
+    _common(p)
+
+    p = sub.add_parser("zoo", help="list or rebuild the shipped models")
+    p.add_argument("action", choices=["list", "build"])
+    p.add_argument("name", nargs="?", help="model to build")
+    p.add_argument("--out", type=Path, help="new folder for the rebuilt model")
+    p.add_argument(
+        "--record",
+        action="store_true",
+        help="maintainers: rebuild into the package and record its hash",
+    )
+    _common(p)
+    return parser
+
+
+def _load_images(name: str) -> torch.Tensor:
+    from mudjack.data import load_pretraining
+
+    return load_pretraining(name).images
+
+
+def _truth(encoder: str, trigger: Path | None, target: int | None) -> tuple[Any, int]:
+    from mudjack.errors import InputError
+    from mudjack.experiments import ground_truth
+    from mudjack.triggers import load_trigger
+
+    if trigger is not None and target is not None:
+        return load_trigger(trigger), target
+    try:
+        rec_trigger, rec_target = ground_truth(encoder)
+    except InputError as exc:
+        raise InputError(f"{exc} Use --trigger FILE and --target N.") from exc
+    return (
+        load_trigger(trigger) if trigger else rec_trigger,
+        target if target is not None else rec_target,
+    )
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    from mudjack.experiments import get_setting, run_vision
+    from mudjack.utils import ensure_new_path, write_json_atomic
+
+    if a.json:
+        ensure_new_path(a.json, "results file")
+    setting = get_setting(a.setting)
+    if a.steps is not None:
+        setting = replace(setting, patch={**setting.patch, "max_steps": a.steps})
+    res = run_vision(
+        setting,
+        bugs=a.bugs,
+        seed=a.seed,
+        device=a.device,
+        progress=not a.quiet,
+        out_dir=a.out,
+        log=None if a.quiet else _log,
+    )
+    print(format_table(res))
+    if a.json:
+        write_json_atomic(a.json, res)
+        _log(f"results written to {a.json}")
+    return 0
+
+
+def format_table(res: dict[str, Any]) -> str:
+    """The before/after table the demo prints."""
+    s = res["summary"]
+
+    def cell(block: dict[str, Any], key: str) -> str:
+        m, sd = block[key]["mean"], block[key]["std"]
+        if key == "cp":
+            return f"{100 * m:.0f}% true"
+        return f"{m:6.2f} ± {sd:4.2f}"
+
+    n = len(res["bugs"])
+    lines = [
+        f"setting {res['setting']}: {n} bug instance{'s' if n != 1 else ''}; "
+        f"recovered-mask IoU {s['iou']['mean']:.3f} ± {s['iou']['std']:.3f}",
+        f"{'':8} {'CP':>9} {'Acc':>15} {'ASR':>15} {'AccB':>15}",
+    ]
+    for key in ("before", "after"):
+        b = s[key]
+        lines.append(
+            f"{key:8} {cell(b, 'cp'):>9} {cell(b, 'acc'):>15} {cell(b, 'asr'):>15} "
+            f"{cell(b, 'accb'):>15}"
+        )
+    c = res["clean"]
+    lines.append(f"{'clean':8} {'':>9} {c['acc']:15.2f} {c['asr']:15.2f} {c['accb']:15.2f}")
+    secs = [b["seconds"] for b in res["bugs"]]
+    lines.append(
+        f"patch {sum(x['patch'] for x in secs) / n:.1f}s, reverse "
+        f"{sum(x['reverse'] for x in secs) / n:.1f}s per bug; total {res['seconds']:.1f}s"
+    )
+    return "\n".join(lines)
+
+
+def cmd_bug(a: argparse.Namespace) -> int:
+    from mudjack.bug import select_bug
+    from mudjack.data import load_downstream
+    from mudjack.downstream import DownstreamClient
+    from mudjack.experiments import resolve_encoder
+    from mudjack.utils import ensure_new_path
+
+    ensure_new_path(a.out, "bug folder")
+    encoder = resolve_encoder(a.encoder, a.device)
+    trigger, target = _truth(a.encoder, a.trigger, a.target)
+    train, test = load_downstream(a.data)
+    client = DownstreamClient(
+        train, test, trigger=trigger, target=target, classifier=_classifier(a), device=a.device
+    )
+    client.fit(encoder, seed=a.seed, progress=not a.quiet)
+    bug = select_bug(client, seed=a.seed)
+    bug.save(a.out)
+    print(
+        f"bug instance written to {a.out}: class {bug.label}, predicted {bug.metadata['predicted']}"
+    )
+    return 0
+
+
+def cmd_reverse(a: argparse.Namespace) -> int:
+    from mudjack.bug import load_bug
+    from mudjack.experiments import resolve_encoder
+    from mudjack.reverse import TriggerReverser
+    from mudjack.utils import ensure_new_path
+
+    ensure_new_path(a.out, "trigger file")
+    encoder = resolve_encoder(a.encoder, a.device)
+    bug = load_bug(a.bug)
+    rev = TriggerReverser(method=a.method, window=a.window).reverse(
+        encoder, bug, seed=a.seed, device=a.device
+    )
+    rev.trigger.save(a.out)
+    msg = f"trigger ({rev.trigger.pixels} pixels, {rev.method}, {rev.seconds:.1f}s) -> {a.out}"
+    if a.heatmap:
+        from mudjack.report import save_bug_figures
+
+        save_bug_figures(a.heatmap, bug.x_b, bug.x_r, rev.scores, rev.trigger.mask)
+        msg += f"; figures in {a.heatmap}"
+    print(msg)
+    return 0
+
+
+def cmd_patch(a: argparse.Namespace) -> int:
+    from mudjack.bug import load_bug
+    from mudjack.encoders import save_encoder
+    from mudjack.experiments import resolve_encoder
+    from mudjack.patching import Mudjacking
+    from mudjack.reverse import TriggerReverser
+    from mudjack.triggers import load_trigger
+    from mudjack.utils import ensure_new_path, make_generator, sha256_tensors
+
+    ensure_new_path(a.out, "encoder folder")
+    encoder = resolve_encoder(a.encoder, a.device)
+    bug = load_bug(a.bug).check(encoder.input_spec)
+    if a.trigger:
+        trigger, how = load_trigger(a.trigger), f"file {a.trigger}"
+    else:
+        rev = TriggerReverser(method=a.method).reverse(encoder, bug, seed=a.seed, device=a.device)
+        trigger, how = rev.trigger, f"reverse-engineered ({a.method})"
+        if not a.quiet:
+            _log(f"reverse-engineered a {trigger.pixels}-pixel trigger in {rev.seconds:.1f}s")
+    pool = _load_images(a.val)
+    val = pool[torch.randperm(len(pool), generator=make_generator(a.seed))[: a.val_size]]
+    patcher = Mudjacking(
+        lambda_l=a.lambda_l,
+        lambda_g=a.lambda_g,
+        epochs=a.epochs,
+        batch_size=a.batch_size,
+        lr=a.lr,
+        max_steps=a.max_steps,
+        random_location=a.random_location,
+    )
+    result = patcher.patch(
+        encoder, bug, val, trigger, seed=a.seed, device=a.device, progress=not a.quiet
+    )
+    parent_sha = sha256_tensors(*encoder.state_dict().values())
+    provenance = {
+        "parent": str(a.encoder),
+        "parent_state_sha256": parent_sha,
+        "bug": str(a.bug),
+        "bug_sha256": bug.sha256,
+        "trigger": how,
+        "patcher": result.params,
+        "seed": a.seed,
+        "validation": {"data": str(a.val), "size": len(val)},
+        "steps": result.steps,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    from mudjack.encoders import read_config
+
+    try:
+        cfg = read_config(resolve_path(a.encoder))
+        provenance["history"] = [
+            *cfg.get("provenance", {}).get("history", []),
+            cfg.get("provenance", {}),
+        ]
+        metadata = cfg.get("metadata", {})
+    except MudjackError:
+        metadata = {}
+    save_encoder(result.encoder.cpu(), a.out, provenance=provenance, metadata=metadata)
+    trigger.save(Path(a.out) / "trigger.safetensors")
+    print(f"patched encoder written to {a.out} ({result.steps} steps, {result.seconds:.1f}s)")
+    return 0
+
+
+def resolve_path(name_or_path: str) -> Path:
+    from mudjack.zoo import ZOO, zoo_path
+
+    return zoo_path(name_or_path) if name_or_path in ZOO else Path(name_or_path)
+
+
+def cmd_evaluate(a: argparse.Namespace) -> int:
+    from mudjack.bug import load_bug
+    from mudjack.data import load_downstream
+    from mudjack.downstream import DownstreamClient
+    from mudjack.experiments import resolve_encoder
+    from mudjack.utils import ensure_new_path, write_json_atomic
+
+    if a.json:
+        ensure_new_path(a.json, "metrics file")
+    encoder = resolve_encoder(a.encoder, a.device)
+    trigger, target = _truth(a.encoder, a.trigger, a.target)
+    train, test = load_downstream(a.data)
+    client = DownstreamClient(
+        train, test, trigger=trigger, target=target, classifier=_classifier(a), device=a.device
+    )
+    client.fit(encoder, seed=a.seed, progress=not a.quiet)
+    bug = load_bug(a.bug).check(encoder.input_spec) if a.bug else None
+    m = client.metrics(bug.x_b if bug else None, bug.label if bug else None)
+    cp = "-" if m.cp is None else ("yes" if m.cp else "no")
+    print(f"CP {cp}  Acc {m.acc:.2f}  ASR {m.asr:.2f}  AccB {m.accb:.2f}")
+    if a.json:
+        write_json_atomic(
+            a.json, {"encoder": a.encoder, "data": a.data, "target": target, **m.to_dict()}
+        )
+    return 0
+
+
+def cmd_pretrain(a: argparse.Namespace) -> int:
+    from mudjack.data import load_pretraining
+    from mudjack.encoders import create_encoder, save_encoder
+    from mudjack.pretrain import SimCLR
+    from mudjack.utils import ensure_new_path
+
+    ensure_new_path(a.out, "encoder folder")
+    data = load_pretraining(a.data)
+    c, h, _ = data.images.shape[1:]
+    torch.manual_seed(a.seed)
+    enc = create_encoder("resnet18", width=a.width, in_channels=c, image_size=h)
+    trainer = SimCLR(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, temperature=a.temperature)
+    trainer.fit(enc, data.images, seed=a.seed, device=a.device, progress=not a.quiet)
+    save_encoder(
+        enc.cpu(),
+        a.out,
+        provenance={"pretrain": trainer.get_params(), "data": a.data, "seed": a.seed},
+    )
+    print(f"encoder written to {a.out}")
+    return 0
+
+
+def cmd_attack(a: argparse.Namespace) -> int:
+    from mudjack.attacks import BadEncoder, select_reference_inputs
+    from mudjack.data import load_downstream, load_pretraining
+    from mudjack.encoders import save_encoder
+    from mudjack.experiments import resolve_encoder
+    from mudjack.triggers import PatchTrigger
+    from mudjack.utils import ensure_new_path
+
+    ensure_new_path(a.out, "encoder folder")
+    clean = resolve_encoder(a.encoder, a.device)
+    spec = {
+        "kind": "patch",
+        "size": a.trigger_size,
+        "margin": a.trigger_margin,
+        "corner": "bottom-right",
+        "value": 1.0,
+    }
+    trigger = PatchTrigger.square(
+        clean.input_spec.shape, **{k: v for k, v in spec.items() if k != "kind"}
+    )
+    shadow = load_pretraining(a.shadow).shuffled(a.seed).head(a.shadow_size)
+    refs = select_reference_inputs(
+        load_downstream(a.downstream)[0], a.target, a.n_reference, seed=a.seed
+    )
+    attack = BadEncoder(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr)
+    bad = attack.fit(
+        clean, shadow.images, refs, trigger, seed=a.seed, device=a.device, progress=not a.quiet
+    )
+    save_encoder(
+        bad.cpu(),
+        a.out,
+        provenance={"attack": attack.get_params(), "parent": a.encoder, "seed": a.seed},
+        metadata={
+            "ground_truth": {"trigger": spec, "target": a.target, "downstream": a.downstream}
+        },
+    )
+    print(f"backdoored encoder written to {a.out} (target class {a.target})")
+    return 0
+
+
+def cmd_zoo(a: argparse.Namespace) -> int:
+    from mudjack.zoo import ZOO, build_zoo_model, manifest
+
+    if a.action == "list":
+        sums = manifest()
+        for name, m in ZOO.items():
+            print(f"{name}\n  {m.description}\n  sha256 {sums.get(name, 'not built')}")
+        return 0
+    if not a.name:
+        from mudjack.errors import InputError
+
+        raise InputError(f"Expected a model name after `zoo build`: one of {', '.join(ZOO)}.")
+    out = build_zoo_model(
+        a.name,
+        a.out,
+        device=a.device,
+        progress=not a.quiet,
+        record=a.record,
+        log=None if a.quiet else _log,
+    )
+    print(f"{a.name} built in {out}")
+    return 0
+
+
+COMMANDS = {
+    "demo": cmd_demo,
+    "bug": cmd_bug,
+    "reverse": cmd_reverse,
+    "patch": cmd_patch,
+    "evaluate": cmd_evaluate,
+    "pretrain": cmd_pretrain,
+    "attack": cmd_attack,
+    "zoo": cmd_zoo,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except MudjackError as exc:
+        print(f"mudjack {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

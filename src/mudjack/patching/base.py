@@ -1,0 +1,113 @@
+"""The interface every patching method (Mudjacking and the baselines) shares."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from mudjack.bug import BugInstance
+from mudjack.encoders.base import Encoder, check_images
+from mudjack.errors import InputError, UnknownNameError
+from mudjack.triggers.base import Trigger
+
+_PATCHERS: dict[str, type[Patcher]] = {}
+
+
+@dataclass
+class PatchResult:
+    """A patched encoder and how it was obtained.
+
+    Attributes:
+        encoder: the post-patching encoder h' (a new module; the input is untouched).
+        steps: optimiser steps taken.
+        seconds: wall time of the patch loop.
+        history: per-logged-step loss values.
+        params: the patcher's hyperparameters.
+    """
+
+    encoder: Encoder
+    steps: int
+    seconds: float
+    history: list[dict[str, float]] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+class Patcher(abc.ABC):
+    """Turns an encoder h and a bug instance into a patched encoder h'.
+
+    Subclasses take their hyperparameters as keyword-only ``__init__`` arguments and
+    implement :meth:`patch`. Register them with :func:`register_patcher`.
+    """
+
+    name: str = "patcher"
+    needs_trigger: bool = False
+
+    def get_params(self) -> dict[str, Any]:
+        return {
+            k: (repr(v) if not isinstance(v, (int, float, str, bool, type(None))) else v)
+            for k, v in vars(self).items()
+            if not k.endswith("_")
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({', '.join(f'{k}={v}' for k, v in self.get_params().items())})"
+        )
+
+    @abc.abstractmethod
+    def patch(
+        self,
+        encoder: Encoder,
+        bug: BugInstance,
+        val_data: torch.Tensor,
+        trigger: Trigger | None = None,
+        *,
+        seed: int = 0,
+        device: str | torch.device = "cpu",
+        progress: bool = False,
+    ) -> PatchResult:
+        """Return a patched copy of ``encoder``."""
+
+    def _check(
+        self, encoder: Encoder, bug: BugInstance, val_data: torch.Tensor, trigger: Trigger | None
+    ) -> torch.Tensor:
+        if not isinstance(encoder, Encoder):
+            raise InputError(f"Expected a mudjack Encoder, got {type(encoder).__name__}.")
+        bug.check(encoder.input_spec)
+        if isinstance(val_data, torch.Tensor) and val_data.dim() == 4 and len(val_data) == 0:
+            raise InputError(
+                "Expected a non-empty validation set D_val of clean inputs, got 0 inputs. Pass "
+                "clean unlabelled images from the pre-training distribution."
+            )
+        val = check_images(val_data, encoder.input_spec, "validation inputs")
+        if self.needs_trigger and trigger is None:
+            raise InputError(
+                f"{type(self).__name__} needs a trigger: reverse-engineer one first "
+                "(mudjack.reverse.TriggerReverser) or pass the known trigger."
+            )
+        return val
+
+
+def register_patcher(name: str):  # type: ignore[no-untyped-def]
+    def deco(cls: type[Patcher]) -> type[Patcher]:
+        cls.name = name
+        _PATCHERS[name] = cls
+        return cls
+
+    return deco
+
+
+def list_patchers() -> list[str]:
+    return sorted(_PATCHERS)
+
+
+def create_patcher(name: str, **kwargs: Any) -> Patcher:
+    """Build a registered patcher: ``create_patcher("mudjacking", lambda_l=1.0)``."""
+    if name not in _PATCHERS:
+        raise UnknownNameError(
+            f"Unknown patching method {name!r}. Expected one of: {', '.join(list_patchers())}."
+        )
+    return _PATCHERS[name](**kwargs)

@@ -1,0 +1,166 @@
+"""Mudjacking (Liu, Reiter, Gong, USENIX Security 2024), Algorithm 1.
+
+Minimises ``L = L_e + λ_l·L_l + λ_g·L_g`` over mini-batches of ``D_val ∪ {x_r}``:
+
+* effectiveness ``L_e = -cos(h'(x_b), h'(x_r))``;
+* locality ``L_l = -mean cos(h(x), h'(x))``;
+* generalizability ``L_g = -mean cos(h'(x ⊕ t_b), h'(x))``.
+
+As in the authors' code, every input (x_b, x_r, validation inputs and their triggered copies)
+is augmented independently at each step, the trigger is embedded before augmentation, and
+BatchNorm layers stay frozen in eval mode. The random-location variant (Mudjacking-RL) embeds
+the reverse-engineered trigger at a random position in each input.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from mudjack.bug import BugInstance
+from mudjack.data.augment import PatchAugment
+from mudjack.encoders.base import Encoder
+from mudjack.errors import InputError
+from mudjack.patching.base import Patcher, PatchResult, register_patcher
+from mudjack.triggers.base import Trigger
+from mudjack.triggers.image import PatchTrigger
+from mudjack.utils import make_generator, resolve_device
+
+
+@register_patcher("mudjacking")
+class Mudjacking(Patcher):
+    """Mudjacking.
+
+    Args:
+        lambda_l, lambda_g: weights of the locality and generalizability losses (1 and 1).
+        epochs: passes T over ``D_val ∪ {x_r}`` (200 in the paper).
+        batch_size: mini-batch size m (256 in the paper for single-modal vision).
+        lr: learning rate α (0.001 in the paper for single-modal vision).
+        max_steps: stop after this many steps whatever ``epochs`` says (None: no cap).
+        optimizer: ``"adam"`` or ``"sgd"``.
+        augment: the per-step augmentation (None disables it).
+        random_location: Mudjacking-RL: embed the trigger at random positions.
+    """
+
+    needs_trigger = True
+
+    def __init__(
+        self,
+        *,
+        lambda_l: float = 1.0,
+        lambda_g: float = 1.0,
+        epochs: int = 200,
+        batch_size: int = 256,
+        lr: float = 1e-3,
+        max_steps: int | None = None,
+        optimizer: str = "adam",
+        augment: PatchAugment | None = PatchAugment(),  # noqa: B008  (stateless)
+        random_location: bool = False,
+        log_every: int = 10,
+    ) -> None:
+        if optimizer not in {"adam", "sgd"}:
+            raise InputError(f"Expected optimizer 'adam' or 'sgd', got {optimizer!r}.")
+        if epochs < 1 or batch_size < 1 or lr <= 0:
+            raise InputError(
+                f"Expected epochs >= 1, batch_size >= 1 and lr > 0, got {epochs}, "
+                f"{batch_size}, {lr}."
+            )
+        self.lambda_l = lambda_l
+        self.lambda_g = lambda_g
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.max_steps = max_steps
+        self.optimizer = optimizer
+        self.augment = augment
+        self.random_location = random_location
+        self.log_every = log_every
+
+    def _aug(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        return self.augment(x, gen) if self.augment is not None else x
+
+    def patch(
+        self,
+        encoder: Encoder,
+        bug: BugInstance,
+        val_data: torch.Tensor,
+        trigger: Trigger | None = None,
+        *,
+        seed: int = 0,
+        device: str | torch.device = "cpu",
+        progress: bool = False,
+    ) -> PatchResult:
+        val = self._check(encoder, bug, val_data, trigger)
+        assert trigger is not None
+        if self.random_location and isinstance(trigger, PatchTrigger):
+            trigger = trigger.with_random_location(True)
+        dev = resolve_device(device)
+        frozen = copy.deepcopy(encoder).to(dev).eval().requires_grad_(False)
+        patched = copy.deepcopy(encoder).to(dev).eval().requires_grad_(True)  # BatchNorm frozen
+        params = [p for p in patched.parameters() if p.requires_grad]
+        opt: torch.optim.Optimizer = (
+            torch.optim.Adam(params, lr=self.lr)
+            if self.optimizer == "adam"
+            else torch.optim.SGD(params, lr=self.lr, momentum=0.9)
+        )
+        gen = make_generator(seed)
+        pool = torch.cat([val, bug.x_r.unsqueeze(0)]).to(dev)  # D_val ∪ {x_r}
+        pair = torch.stack([bug.x_b, bug.x_r]).to(dev)
+        n = len(pool)
+        m = min(self.batch_size, n)
+        per_epoch = -(-n // m)
+        total = self.epochs * per_epoch
+        if self.max_steps is not None:
+            total = min(total, self.max_steps)
+        history: list[dict[str, float]] = []
+        bar = tqdm(total=total, desc="Mudjacking", unit="step", disable=not progress)
+        start = time.perf_counter()
+        step = 0
+        while step < total:
+            perm = torch.randperm(n, generator=gen, device="cpu").to(dev)
+            for i in range(per_epoch):
+                if step >= total:
+                    break
+                x = pool[perm[i * m : (i + 1) * m]]
+                x_aug = self._aug(x, gen)
+                xt_aug = self._aug(trigger.apply(x, gen), gen)
+                pair_aug = self._aug(pair, gen)
+                batch = torch.cat([pair_aug, x_aug, xt_aug]).contiguous(
+                    memory_format=torch.channels_last
+                )
+                feats = patched.embed(batch)
+                with torch.no_grad():
+                    f_ref = frozen.embed(x_aug.contiguous(memory_format=torch.channels_last))
+                k = len(x)
+                f_b, f_r, f_x, f_xt = feats[0], feats[1], feats[2 : 2 + k], feats[2 + k :]
+                loss_e = -F.cosine_similarity(f_b, f_r, dim=0)
+                loss_l = -F.cosine_similarity(f_x, f_ref).mean()
+                loss_g = -F.cosine_similarity(f_xt, f_x).mean()
+                loss = loss_e + self.lambda_l * loss_l + self.lambda_g * loss_g
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                step += 1
+                bar.update(1)
+                if step % self.log_every == 0 or step == total:
+                    rec = {
+                        "step": step,
+                        "loss": loss.item(),
+                        "effectiveness": -loss_e.item(),
+                        "locality": -loss_l.item(),
+                        "generalizability": -loss_g.item(),
+                    }
+                    history.append(rec)
+                    bar.set_postfix(
+                        e=f"{rec['effectiveness']:.3f}",
+                        l=f"{rec['locality']:.3f}",
+                        g=f"{rec['generalizability']:.3f}",
+                    )
+        bar.close()
+        seconds = time.perf_counter() - start
+        patched.eval().requires_grad_(False)
+        return PatchResult(patched, step, seconds, history, self.get_params())

@@ -1,0 +1,119 @@
+"""SimCLR pre-training (Chen et al., ICML 2020, https://arxiv.org/abs/2002.05709).
+
+Two augmented views per image, a 2-layer projection head, and the NT-Xent loss. Used to
+build the clean encoder that BadEncoder then backdoors. Departures from the paper: Adam
+instead of LARS (as BadEncoder's code does), and the plain-torch augmentations of
+:class:`mudjack.data.SimCLRAugment` (no blur, no hue jitter).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from mudjack.data.augment import SimCLRAugment
+from mudjack.encoders.base import Encoder, check_images
+from mudjack.errors import InputError
+from mudjack.utils import make_generator, resolve_device
+
+
+def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Normalised temperature-scaled cross entropy over a batch of positive pairs."""
+    z = F.normalize(torch.cat([z1, z2]), dim=1)
+    n = z1.shape[0]
+    sim = z @ z.t() / temperature
+    sim.fill_diagonal_(float("-inf"))
+    target = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
+    return F.cross_entropy(sim, target)
+
+
+class SimCLR:
+    """SimCLR trainer.
+
+    Args:
+        epochs: passes over the images (the paper's SimCLR encoders use 1,000 on CIFAR-10).
+        batch_size: images per step (each contributes two views).
+        lr: Adam learning rate (Table 17a: 0.001).
+        temperature: NT-Xent temperature.
+        proj_dim: output size of the projection head.
+        augment: the view generator.
+    """
+
+    def __init__(
+        self,
+        *,
+        epochs: int = 1000,
+        batch_size: int = 256,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-6,
+        temperature: float = 0.5,
+        proj_dim: int = 128,
+        augment: SimCLRAugment | None = None,
+    ) -> None:
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.temperature = temperature
+        self.proj_dim = proj_dim
+        self.augment = augment or SimCLRAugment()
+
+    def get_params(self) -> dict[str, object]:
+        return {k: (repr(v) if k == "augment" else v) for k, v in vars(self).items()}
+
+    def __repr__(self) -> str:
+        return f"SimCLR({', '.join(f'{k}={v}' for k, v in self.get_params().items())})"
+
+    def fit(
+        self,
+        encoder: Encoder,
+        images: torch.Tensor,
+        *,
+        seed: int = 0,
+        device: str | torch.device = "cpu",
+        progress: bool = False,
+        on_epoch: Callable[[int, float], None] | None = None,
+    ) -> Encoder:
+        """Train ``encoder`` in place on ``images`` (N, C, H, W) in [0, 1]; return it."""
+        images = check_images(images, encoder.input_spec, "pre-training images")
+        if len(images) < 2 * self.batch_size and len(images) < 4:
+            raise InputError(f"Expected at least 4 pre-training images, got {len(images)}.")
+        dev = resolve_device(device)
+        torch.manual_seed(seed)  # parameter init of the projection head below
+        head = nn.Sequential(
+            nn.Linear(encoder.embed_dim, encoder.embed_dim),
+            nn.ReLU(),
+            nn.Linear(encoder.embed_dim, self.proj_dim),
+        )
+        encoder.to(dev).train()
+        head.to(dev).train()
+        params = list(encoder.parameters()) + list(head.parameters())
+        opt = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+        gen = make_generator(seed)
+        n = len(images)
+        bs = min(self.batch_size, n)
+        steps = n // bs
+        bar = tqdm(total=self.epochs * steps, desc="SimCLR", unit="step", disable=not progress)
+        for epoch in range(self.epochs):
+            perm = torch.randperm(n, generator=gen)
+            total = 0.0
+            for i in range(steps):
+                x = images[perm[i * bs : (i + 1) * bs]]
+                v1, v2 = self.augment(x, gen), self.augment(x, gen)
+                v = torch.cat([v1, v2]).to(dev).contiguous(memory_format=torch.channels_last)
+                z = head(encoder(v))
+                loss = nt_xent(z[:bs], z[bs:], self.temperature)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += loss.item()
+                bar.update(1)
+                bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
+            if on_epoch is not None:
+                on_epoch(epoch + 1, total / max(steps, 1))
+        bar.close()
+        return encoder.eval()

@@ -1,0 +1,165 @@
+"""Trigger reverse-engineering for images (section 4.4 and Algorithm 2 of the paper).
+
+Step I: an attribution method scores each pixel of ``x_b`` for the objective
+``1 - cos(h(x_b), h(x_r))``. Step II: K-means with K = 2 splits the per-pixel scores; the
+cluster with the higher mean score is the trigger mask, and the trigger pattern is ``x_b``'s
+pixels under it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.cluster import KMeans
+
+from mudjack.bug import BugInstance
+from mudjack.encoders.base import Encoder
+from mudjack.errors import InputError, UnknownNameError
+from mudjack.triggers.image import PatchTrigger, mask_iou
+from mudjack.utils import resolve_device
+
+METHODS = ("occlusion", "gradcam", "saliency", "guided_backprop")
+
+
+@dataclass
+class ReverseResult:
+    """What reverse-engineering found.
+
+    Attributes:
+        trigger: the recovered trigger (mask = high-score cluster, pattern = x_b under it).
+        scores: per-pixel attribution scores ``(H, W)``.
+        method: the attribution method's name.
+        seconds: wall time.
+    """
+
+    trigger: PatchTrigger
+    scores: torch.Tensor
+    method: str
+    seconds: float
+
+    def iou(self, true_mask: torch.Tensor) -> float:
+        """IoU of the recovered mask with a known true mask."""
+        return mask_iou(self.trigger.mask, true_mask)
+
+
+class _Objective(torch.nn.Module):
+    """x -> 1 - cos(h(x), h(x_r)), one value per input."""
+
+    def __init__(self, encoder: Encoder, x_r: torch.Tensor) -> None:
+        super().__init__()
+        self.encoder = encoder
+        with torch.no_grad():
+            self.register_buffer("ref", encoder.embed(x_r.unsqueeze(0)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 1 - F.cosine_similarity(self.encoder.embed(x), self.ref.expand(len(x), -1))
+
+
+class TriggerReverser:
+    """Reverse-engineer the trigger in a bug instance.
+
+    Args:
+        method: ``"occlusion"`` (default, as in the paper), ``"gradcam"`` (LayerGradCam on the
+            encoder's attribution layer), ``"saliency"`` or ``"guided_backprop"``.
+        window: occlusion window side (5 in the authors' code on 32x32 images).
+        stride: occlusion stride.
+        n_clusters: K of K-means (2 in the paper); the highest-mean cluster is the trigger.
+        perturbations_per_eval: occluded copies evaluated per forward pass.
+    """
+
+    def __init__(
+        self,
+        *,
+        method: str = "occlusion",
+        window: int = 5,
+        stride: int = 1,
+        n_clusters: int = 2,
+        perturbations_per_eval: int = 256,
+    ) -> None:
+        if method not in METHODS:
+            raise UnknownNameError(
+                f"Unknown attribution method {method!r}. Expected one of: {', '.join(METHODS)}."
+            )
+        if window < 1 or stride < 1 or n_clusters < 2:
+            raise InputError(
+                f"Expected window >= 1, stride >= 1 and n_clusters >= 2, got "
+                f"{window}, {stride}, {n_clusters}."
+            )
+        self.method = method
+        self.window = window
+        self.stride = stride
+        self.n_clusters = n_clusters
+        self.perturbations_per_eval = perturbations_per_eval
+
+    def get_params(self) -> dict[str, object]:
+        return dict(vars(self))
+
+    def __repr__(self) -> str:
+        return f"TriggerReverser({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
+
+    def attribute(
+        self, encoder: Encoder, bug: BugInstance, device: str | torch.device = "cpu"
+    ) -> torch.Tensor:
+        """Per-pixel attribution scores ``(H, W)`` of ``x_b`` for ``1 - cos(h(x_b), h(x_r))``."""
+        from captum.attr import GuidedBackprop, LayerAttribution, LayerGradCam, Occlusion, Saliency
+
+        bug.check(encoder.input_spec)
+        dev = resolve_device(device)
+        encoder = encoder.to(dev).eval()
+        objective = _Objective(encoder, bug.x_r.to(dev))
+        x = bug.x_b.unsqueeze(0).to(dev)
+        c = x.shape[1]
+        if self.method == "occlusion":
+            # Baseline 0 in the encoder's normalised space = the normalisation mean in pixels.
+            baseline = torch.tensor(encoder.input_spec.mean, dtype=x.dtype, device=dev)
+            baseline = baseline.view(1, c, 1, 1).expand_as(x).contiguous()
+            attr = Occlusion(objective).attribute(
+                x,
+                sliding_window_shapes=(c, self.window, self.window),
+                strides=(c, self.stride, self.stride),
+                baselines=baseline,
+                perturbations_per_eval=self.perturbations_per_eval,
+            )
+            scores = attr[0].mean(0)
+        elif self.method == "gradcam":
+            attr = LayerGradCam(objective, encoder.attribution_layer()).attribute(
+                x.requires_grad_(True), relu_attributions=False
+            )
+            scores = LayerAttribution.interpolate(attr, tuple(x.shape[-2:]), "bilinear")[0, 0]
+        elif self.method == "saliency":
+            scores = Saliency(objective).attribute(x.requires_grad_(True), abs=True)[0].mean(0)
+        else:
+            scores = GuidedBackprop(objective).attribute(x.requires_grad_(True))[0].abs().mean(0)
+        return scores.detach().cpu()
+
+    def cluster(self, scores: torch.Tensor, seed: int = 0) -> torch.Tensor:
+        """K-means on the scores; the mask ``(1, H, W)`` of the highest-mean cluster."""
+        flat = scores.reshape(-1, 1).double().numpy()
+        if np.ptp(flat) == 0:
+            raise InputError(
+                "Every pixel of x_b got the same attribution score, so no trigger stands out. "
+                "Is x_b misclassified because of a trigger? Try another attribution method."
+            )
+        km = KMeans(n_clusters=self.n_clusters, n_init=10, random_state=seed).fit(flat)
+        means = [flat[km.labels_ == k].mean() for k in range(self.n_clusters)]
+        top = int(np.argmax(means))
+        return torch.from_numpy(km.labels_ == top).float().view(1, *scores.shape)
+
+    def reverse(
+        self,
+        encoder: Encoder,
+        bug: BugInstance,
+        *,
+        seed: int = 0,
+        device: str | torch.device = "cpu",
+    ) -> ReverseResult:
+        """Run Algorithm 2: attribution, then clustering. Returns a :class:`ReverseResult`."""
+        start = time.perf_counter()
+        scores = self.attribute(encoder, bug, device)
+        mask = self.cluster(scores, seed)
+        trigger = PatchTrigger(bug.x_b.cpu() * mask, mask)
+        return ReverseResult(trigger, scores, self.method, time.perf_counter() - start)

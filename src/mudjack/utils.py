@@ -1,0 +1,118 @@
+"""Small shared helpers: seeding, devices, atomic writes, hashing, batching."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mudjack.errors import InputError, OutputExistsError
+
+
+def make_generator(seed: int, device: str | torch.device = "cpu") -> torch.Generator:
+    """Return a ``torch.Generator`` seeded with ``seed`` (no global state is touched)."""
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise InputError(f"Expected an integer seed, got {seed!r} of type {type(seed).__name__}.")
+    gen = torch.Generator(device=str(device))
+    gen.manual_seed(seed)
+    return gen
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """Turn ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` into a device, checking it exists."""
+    dev = torch.device(device or "cpu")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(
+            f"Expected an available device, got {str(dev)!r} but CUDA is not available on this "
+            "machine. Pass --device cpu."
+        )
+    if dev.type not in {"cpu", "cuda", "mps"}:
+        raise InputError(f"Expected device 'cpu' or 'cuda', got {str(dev)!r}.")
+    return dev
+
+
+def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_tensors(*tensors: torch.Tensor) -> str:
+    """Hex SHA-256 over the raw bytes of tensors (used to identify bug instances)."""
+    digest = hashlib.sha256()
+    for t in tensors:
+        digest.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def ensure_new_path(path: str | os.PathLike[str], what: str = "output") -> Path:
+    """Raise if ``path`` exists: mudjack never overwrites a user's file or folder."""
+    p = Path(path)
+    if p.exists():
+        raise OutputExistsError(
+            f"Expected a new {what} path, but {str(p)!r} already exists. mudjack never overwrites "
+            "files; choose another path or remove the old one yourself."
+        )
+    return p
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike[str], what: str = "output folder") -> Iterator[Path]:
+    """Write a folder atomically: yield a temporary sibling, rename it into place on success.
+
+    Raises :class:`OutputExistsError` if ``path`` exists before or appears during the write.
+    """
+    final = ensure_new_path(path, what)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    try:
+        yield tmp
+        ensure_new_path(final, what)
+        os.replace(tmp, final)
+    except BaseException:
+        for child in sorted(tmp.rglob("*"), reverse=True):
+            child.unlink() if child.is_file() else child.rmdir()
+        if tmp.exists():
+            tmp.rmdir()
+        raise
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str, overwrite: bool = False) -> Path:
+    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
+    p = Path(path)
+    if not overwrite:
+        ensure_new_path(p, "file")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, p)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return p
+
+
+def write_json_atomic(path: str | os.PathLike[str], obj: Any, overwrite: bool = False) -> Path:
+    """Write ``obj`` as indented JSON, atomically."""
+    return write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n", overwrite)
+
+
+def batched(n: int, batch_size: int) -> Iterator[slice]:
+    """Yield slices covering ``range(n)`` in chunks of ``batch_size``."""
+    if batch_size <= 0:
+        raise InputError(f"Expected a positive batch size, got {batch_size}.")
+    for start in range(0, n, batch_size):
+        yield slice(start, min(start + batch_size, n))

@@ -1,0 +1,65 @@
+"""How each shipped model is trained from its recipe."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from mudjack.encoders import Encoder
+
+
+def run_recipe(
+    model: Any,
+    fresh: Encoder,
+    parent: Encoder | None,
+    *,
+    device: str | torch.device = "cpu",
+    progress: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> tuple[Encoder, dict[str, Any]]:
+    """Train the encoder described by ``model`` (a :class:`ZooModel`); return it and metadata."""
+    r = model.recipe
+    if r["method"] == "simclr":
+        from mudjack.data import load_pretraining
+        from mudjack.pretrain import SimCLR
+
+        data = load_pretraining(r["data"])
+        trainer = SimCLR(
+            epochs=r["epochs"], batch_size=r["batch_size"], lr=r["lr"], temperature=r["temperature"]
+        )
+
+        def on_epoch(epoch: int, loss: float) -> None:
+            if log is not None:
+                log(f"epoch {epoch}: NT-Xent {loss:.4f}")
+
+        enc = trainer.fit(
+            fresh, data.images, seed=r["seed"], device=device, progress=progress, on_epoch=on_epoch
+        )
+        return enc, {"trainer": trainer.get_params()}
+    if r["method"] == "badencoder":
+        from mudjack.attacks import BadEncoder, select_reference_inputs
+        from mudjack.data import load_downstream, load_pretraining
+        from mudjack.triggers import PatchTrigger
+
+        assert parent is not None
+        shadow = load_pretraining(r["shadow"]).shuffled(r["seed"]).head(r["shadow_size"])
+        down_train, _ = load_downstream(r["downstream"])
+        refs = select_reference_inputs(down_train, r["target"], r["n_reference"], seed=r["seed"])
+        trigger = PatchTrigger.square(
+            fresh.input_spec.shape,
+            **{k: v for k, v in model.ground_truth["trigger"].items() if k != "kind"},
+        )
+        attack = BadEncoder(
+            epochs=r["epochs"],
+            batch_size=r["batch_size"],
+            lr=r["lr"],
+            lambda1=r["lambda1"],
+            lambda2=r["lambda2"],
+        )
+        enc = attack.fit(
+            parent, shadow.images, refs, trigger, seed=r["seed"], device=device, progress=progress
+        )
+        return enc, {"attack": attack.get_params()}
+    raise ValueError(f"Unknown recipe method {r['method']!r}.")
