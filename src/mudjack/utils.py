@@ -16,6 +16,12 @@ import torch
 from mudjack.errors import InputError, OutputExistsError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def make_generator(seed: int, device: str | torch.device = "cpu") -> torch.Generator:
     """Return a ``torch.Generator`` seeded with ``seed`` (no global state is touched)."""
     if not isinstance(seed, int) or isinstance(seed, bool):
@@ -75,6 +81,7 @@ def atomic_dir(path: str | os.PathLike[str], what: str = "output folder") -> Ite
     final = ensure_new_path(path, what)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; give the usual folder mode
     try:
         yield tmp
         ensure_new_path(final, what)
@@ -97,6 +104,7 @@ def write_text_atomic(path: str | os.PathLike[str], text: str, overwrite: bool =
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual file mode
         os.replace(tmp, p)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

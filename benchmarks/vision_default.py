@@ -1,0 +1,179 @@
+"""Quality and speed of the default vision experiment; writes JSON (never asserts).
+
+    python benchmarks/vision_default.py --setting default --bugs 5 --json results/vision_default.json
+
+Measures, in one run:
+  * the experiment over N bug instances (CP, Acc, ASR, AccB before/after, mean ± std; IoU);
+  * the patch loop's throughput against a bare loop doing the same forward and backward passes
+    on the same model and batch size (a ratio, so machine noise mostly cancels);
+  * optionally (--demo) `mudjack demo --bugs 1` end to end in a subprocess: wall time and peak
+    resident memory.
+The acceptance criteria of the vision-core issue are evaluated and recorded, not asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from mudjack.bug import select_bug
+from mudjack.data import load_downstream, load_pretraining
+from mudjack.downstream import DownstreamClient, MLPClassifier
+from mudjack.experiments import get_setting, ground_truth, resolve_encoder, run_vision
+from mudjack.patching import Mudjacking
+from mudjack.utils import write_json_atomic
+
+
+def bare_loop(encoder, batch_size: int, steps: int, lr: float) -> float:
+    """Steps per second of the same passes as one Mudjacking step, on pre-made tensors."""
+    patched = copy.deepcopy(encoder).eval().requires_grad_(True)
+    frozen = copy.deepcopy(encoder).eval().requires_grad_(False)
+    opt = torch.optim.Adam(patched.parameters(), lr=lr)
+    c, h, w = encoder.input_spec.shape
+    gen = torch.Generator().manual_seed(0)
+    batch = torch.rand(2 + 2 * batch_size, c, h, w, generator=gen)
+    batch = batch.contiguous(memory_format=torch.channels_last)
+    x = batch[2 : 2 + batch_size]
+    start = None
+    for i in range(steps + 2):  # two warm-up steps
+        if i == 2:
+            start = time.perf_counter()
+        feats = patched.embed(batch)
+        with torch.no_grad():
+            ref = frozen.embed(x)
+        k = batch_size
+        loss = (
+            -F.cosine_similarity(feats[0], feats[1], dim=0)
+            - F.cosine_similarity(feats[2 : 2 + k], ref).mean()
+            - F.cosine_similarity(feats[2 + k :], feats[2 : 2 + k]).mean()
+        )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return steps / (time.perf_counter() - start)
+
+
+def throughput(setting, steps: int, seed: int) -> dict:
+    enc = resolve_encoder(setting.encoder)
+    trigger, target = ground_truth(setting.encoder)
+    train, test = load_downstream(setting.downstream)
+    client = DownstreamClient(
+        train.head(1000),
+        test.head(1000),
+        trigger=trigger,
+        target=target,
+        classifier=MLPClassifier(hidden=(64,), epochs=20, lr=1e-3, batch_size=256),
+    ).fit(enc, seed=seed)
+    bug = select_bug(client, seed=seed)
+    val = load_pretraining(setting.val_data).images[: setting.val_size]
+    m = setting.patch["batch_size"]
+    patcher = Mudjacking(**{**setting.patch, "max_steps": steps + 2})
+    res = patcher.patch(enc, bug, val, trigger, seed=seed)
+    patch_rate = res.steps / res.seconds  # includes two warm-up steps; conservative
+    bare_rate = bare_loop(enc, m, steps, setting.patch["lr"])
+    per_step = 2 + 2 * m
+    return {
+        "steps": steps,
+        "batch_size": m,
+        "inputs_per_step": per_step,
+        "patch_steps_per_s": patch_rate,
+        "bare_steps_per_s": bare_rate,
+        "patch_inputs_per_s": patch_rate * per_step,
+        "bare_inputs_per_s": bare_rate * per_step,
+        "ratio": patch_rate / bare_rate,
+    }
+
+
+def demo_run(setting: str, seed: int) -> dict:
+    cmd = [
+        sys.executable,
+        "-m",
+        "mudjack.cli",
+        "demo",
+        "--setting",
+        setting,
+        "--bugs",
+        "1",
+        "--seed",
+        str(seed),
+        "--quiet",
+    ]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - start
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return {
+        "command": " ".join(["mudjack", *cmd[3:]]),
+        "returncode": proc.returncode,
+        "seconds": seconds,
+        "peak_rss_mb": peak_kb / 1024,
+        "stdout": proc.stdout,
+        "stderr_tail": proc.stderr[-2000:],
+    }
+
+
+def acceptance(res: dict, thr: dict | None, demo: dict | None) -> dict:
+    rows = res["bugs"]
+    s = res["summary"]
+    out = {
+        "before_asr_ge_90": all(r["before"]["asr"] >= 90 for r in rows),
+        "before_cp_false": all(r["before"]["cp"] is False for r in rows),
+        "after_cp_true": all(r["after"]["cp"] is True for r in rows),
+        "acc_change_le_1.5": all(abs(r["after"]["acc"] - r["before"]["acc"]) <= 1.5 for r in rows),
+        "after_asr_le_5": all(r["after"]["asr"] <= 5 for r in rows),
+        "after_accb_ge_clean_minus_5": all(
+            r["after"]["accb"] >= res["clean"]["accb"] - 5 for r in rows
+        ),
+        "mean_iou_ge_0.5": s["iou"]["mean"] >= 0.5,
+        "patch_le_120s": all(r["seconds"]["patch"] <= 120 for r in rows),
+    }
+    if thr is not None:
+        out["throughput_ratio_ge_0.75"] = thr["ratio"] >= 0.75
+    if demo is not None:
+        out["demo_le_300s"] = demo["seconds"] <= 300
+        out["demo_peak_le_4gb"] = demo["peak_rss_mb"] <= 4096
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--setting", default="default")
+    p.add_argument("--bugs", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--throughput-steps", type=int, default=20)
+    p.add_argument("--demo", action="store_true", help="also time `mudjack demo --bugs 1`")
+    p.add_argument("--json", type=Path, required=True, help="new results file")
+    a = p.parse_args()
+    setting = get_setting(a.setting)
+    demo = demo_run(a.setting, a.seed) if a.demo else None
+    if demo is not None:
+        print(f"demo: {demo['seconds']:.1f}s, peak {demo['peak_rss_mb']:.0f} MB", file=sys.stderr)
+    thr = throughput(setting, a.throughput_steps, a.seed) if a.throughput_steps else None
+    if thr is not None:
+        print(f"throughput ratio {thr['ratio']:.3f}", file=sys.stderr)
+    res = run_vision(
+        setting, bugs=a.bugs, seed=a.seed, log=lambda m: print(m, file=sys.stderr, flush=True)
+    )
+    res["throughput"] = thr
+    res["demo"] = demo
+    res["acceptance"] = acceptance(res, thr, demo)
+    res["torch"] = {"version": torch.__version__, "threads": torch.get_num_threads()}
+    write_json_atomic(a.json, res)
+    from mudjack.cli import format_table
+
+    print(format_table(res))
+    print(json.dumps(res["acceptance"], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,215 @@
+"""The command line on a tiny encoder and a small .npz data set."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from mudjack.cli import main
+from mudjack.encoders import create_encoder, load_encoder, save_encoder
+
+
+@pytest.fixture
+def workspace(tmp_path, digits):
+    x = (digits.images[:, 0] * 255).round().to(torch.uint8).numpy()
+    np.savez(tmp_path / "digits.npz", x=x, y=digits.labels.numpy())
+    torch.manual_seed(0)
+    enc = create_encoder("tiny_cnn", width=8, in_channels=1, image_size=8, embed_dim=16)
+    save_encoder(enc, tmp_path / "clean")
+    return tmp_path
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_provider_workflow(workspace, capsys):
+    w = workspace
+    data = w / "digits.npz"
+    code, out, err = run(
+        capsys,
+        "attack",
+        "badencoder",
+        "--encoder",
+        w / "clean",
+        "--shadow",
+        data,
+        "--shadow-size",
+        800,
+        "--downstream",
+        data,
+        "--target",
+        0,
+        "--trigger-size",
+        2,
+        "--trigger-margin",
+        0,
+        "--epochs",
+        10,
+        "--batch-size",
+        128,
+        "--out",
+        w / "bad",
+        "--quiet",
+    )
+    assert code == 0, err
+    assert "target class 0" in out
+    clf = ["--clf-epochs", 20, "--clf-batch-size", 64]
+    code, out, err = run(
+        capsys,
+        "bug",
+        "draw",
+        "--encoder",
+        w / "bad",
+        "--data",
+        data,
+        "--out",
+        w / "bug",
+        "--quiet",
+        *clf,
+    )
+    assert code == 0, err
+    assert (w / "bug" / "x_b.png").is_file() and (w / "bug" / "bug.json").is_file()
+    code, out, err = run(
+        capsys,
+        "reverse",
+        "--encoder",
+        w / "bad",
+        "--bug",
+        w / "bug",
+        "--window",
+        2,
+        "--out",
+        w / "t.safetensors",
+        "--heatmap",
+        w / "fig",
+    )
+    assert code == 0, err
+    assert (w / "t.safetensors").is_file() and (w / "fig" / "heatmap.png").is_file()
+    code, out, err = run(
+        capsys,
+        "patch",
+        "--encoder",
+        w / "bad",
+        "--bug",
+        w / "bug",
+        "--val",
+        data,
+        "--val-size",
+        300,
+        "--trigger",
+        w / "t.safetensors",
+        "--epochs",
+        1,
+        "--batch-size",
+        64,
+        "--out",
+        w / "patched",
+        "--quiet",
+    )
+    assert code == 0, err
+    cfg = json.loads((w / "patched" / "config.json").read_text())
+    prov = cfg["provenance"]
+    assert prov["steps"] == 5 and prov["seed"] == 0 and prov["validation"]["size"] == 300
+    assert len(prov["bug_sha256"]) == 64 and prov["patcher"]["lambda_l"] == 1.0
+    assert len(prov["history"]) == 1 and prov["history"][0]["attack"]["epochs"] == 10
+    assert cfg["metadata"]["ground_truth"]["target"] == 0
+    assert (w / "patched" / "trigger.safetensors").is_file()
+    load_encoder(w / "patched")
+    code, out, err = run(
+        capsys,
+        "evaluate",
+        "--encoder",
+        w / "patched",
+        "--data",
+        data,
+        "--bug",
+        w / "bug",
+        "--json",
+        w / "m.json",
+        "--quiet",
+        *clf,
+    )
+    assert code == 0, err
+    m = json.loads((w / "m.json").read_text())
+    assert {"cp", "acc", "asr", "accb"} <= set(m) and isinstance(m["cp"], bool)
+    assert out.startswith("CP ")
+
+
+def test_patch_refuses_an_existing_output(workspace, capsys):
+    (workspace / "out").mkdir()
+    code, _, err = run(
+        capsys,
+        "patch",
+        "--encoder",
+        workspace / "clean",
+        "--bug",
+        workspace / "nobug",
+        "--out",
+        workspace / "out",
+    )
+    assert code == 2
+    assert "already exists. mudjack never overwrites files" in err
+    assert list((workspace / "out").iterdir()) == []
+
+
+def test_missing_model_folder(workspace, capsys):
+    code, _, err = run(
+        capsys,
+        "reverse",
+        "--encoder",
+        workspace / "nope",
+        "--bug",
+        workspace / "bug",
+        "--out",
+        workspace / "t.safetensors",
+    )
+    assert code == 2 and "is not a folder" in err
+
+
+def test_unknown_method(workspace, capsys):
+    torch.manual_seed(0)
+    from mudjack.bug import BugInstance
+
+    BugInstance(torch.rand(1, 8, 8), torch.rand(1, 8, 8)).save(workspace / "bug")
+    code, _, err = run(
+        capsys,
+        "reverse",
+        "--encoder",
+        workspace / "clean",
+        "--bug",
+        workspace / "bug",
+        "--method",
+        "lime",
+        "--out",
+        workspace / "t.st",
+    )
+    assert code == 2 and "Unknown attribution method 'lime'" in err
+
+
+def test_unknown_setting(capsys):
+    code, _, err = run(capsys, "demo", "--setting", "cifar")
+    assert code == 2 and "Unknown setting 'cifar'. Expected one of: default, mnist5k" in err
+
+
+def test_encoder_without_ground_truth_needs_trigger(workspace, capsys):
+    code, _, err = run(
+        capsys, "evaluate", "--encoder", workspace / "clean", "--data", workspace / "digits.npz"
+    )
+    assert code == 2 and "Use --trigger FILE and --target N" in err
+
+
+def test_zoo_list(capsys):
+    code, out, _ = run(capsys, "zoo", "list")
+    assert code == 0 and "fmnist-badencoder-r18w16" in out
+
+
+def test_help_mentions_every_command(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for cmd in ("demo", "reverse", "patch", "evaluate", "pretrain", "attack", "zoo", "bug"):
+        assert cmd in out

@@ -1,0 +1,53 @@
+import pytest
+import torch
+
+from mudjack.data import ImageDataset
+from mudjack.downstream import DownstreamClient, MLPClassifier, triggered_non_target
+from mudjack.errors import InputError
+from mudjack.triggers import PatchTrigger
+
+
+def test_classifier_learns_separable_features():
+    gen = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 3, (300,), generator=gen)
+    centers = torch.eye(3) * 4
+    x = centers[y] + torch.randn(300, 3, generator=gen) * 0.3
+    clf = MLPClassifier(hidden=(16,), epochs=30, lr=1e-2, batch_size=32).fit(x, y, seed=0)
+    assert (clf.predict(x) == y).float().mean() > 0.97
+    with pytest.raises(InputError, match="not fitted"):
+        MLPClassifier().predict(x)
+
+
+def test_triggered_set_excludes_the_target_class():
+    x = torch.zeros(6, 1, 8, 8)
+    data = ImageDataset(x, torch.tensor([0, 1, 2, 0, 1, 2]))
+    trig = triggered_non_target(data, PatchTrigger.square((1, 8, 8), size=2), target=0)
+    assert trig.labels.tolist() == [1, 2, 1, 2]
+    assert (trig.images.flatten(1).sum(1) == 4).all()
+
+
+def test_metrics_follow_the_paper_definitions(digits, tiny_encoder):
+    train, test = digits.subset(slice(0, 600)), digits.subset(slice(600, 900))
+    trigger = PatchTrigger.square((1, 8, 8), size=2)
+    client = DownstreamClient(
+        train,
+        test,
+        trigger=trigger,
+        target=0,
+        classifier=MLPClassifier(hidden=(32,), epochs=20, lr=1e-2, batch_size=64),
+    ).fit(tiny_encoder, seed=0)
+    m = client.metrics()
+    pred = client.classifier_.predict(client.test_features_)
+    assert m.acc == pytest.approx(100 * (pred == test.labels).float().mean().item())
+    tp = client.classifier_.predict(client.triggered_features_)
+    non_target = test.labels[test.labels != 0]
+    assert m.asr == pytest.approx(100 * (tp == 0).float().mean().item())
+    assert m.accb == pytest.approx(100 * (tp == non_target).float().mean().item())
+    assert m.cp is None
+    i = 0
+    assert client.metrics(test.images[i], int(test.labels[i])).cp == bool(pred[i] == test.labels[i])
+
+
+def test_client_needs_trigger_and_target_together(digits):
+    with pytest.raises(InputError, match="both trigger and target"):
+        DownstreamClient(digits, digits, target=1)

@@ -1,0 +1,125 @@
+import json
+
+import pytest
+import torch
+
+from mudjack.encoders import (
+    Encoder,
+    check_images,
+    create_encoder,
+    list_encoders,
+    load_encoder,
+    save_encoder,
+)
+from mudjack.errors import InputError, ModelLoadError, OutputExistsError, UnknownNameError
+
+# Small constructor arguments for each registered encoder (the contract test runs them all).
+SMALL = {
+    "resnet18": {"width": 4, "in_channels": 1, "image_size": 8},
+    "tiny_cnn": {"width": 4, "in_channels": 3, "image_size": 8, "embed_dim": 8},
+}
+
+
+def test_every_registered_encoder_has_small_arguments():
+    assert set(list_encoders()) <= set(SMALL), "add small arguments for new encoders to SMALL"
+
+
+@pytest.mark.parametrize("name", list_encoders())
+def test_encoder_contract(name):
+    torch.manual_seed(0)
+    enc = create_encoder(name, **SMALL[name])
+    assert isinstance(enc, Encoder)
+    assert enc.modality == "image"
+    x = torch.rand(5, *enc.input_spec.shape)
+    feats = enc.embed(x)
+    assert feats.shape == (5, enc.embed_dim)
+    assert torch.isfinite(feats).all()
+    assert torch.allclose(feats.norm(dim=1), torch.ones(5), atol=1e-5)
+    enc.train()
+    enc(x).sum().backward()
+    missing = [n for n, p in enc.named_parameters() if p.grad is None]
+    assert not missing, f"parameters without gradient: {missing}"
+    enc.eval()
+    assert isinstance(enc.attribution_layer(), torch.nn.Module)
+
+
+@pytest.mark.parametrize("name", list_encoders())
+def test_save_load_round_trip(tmp_path, name):
+    torch.manual_seed(0)
+    enc = create_encoder(name, **SMALL[name]).eval()
+    save_encoder(enc, tmp_path / "m", provenance={"seed": 3})
+    back = load_encoder(tmp_path / "m")
+    x = torch.rand(3, *enc.input_spec.shape)
+    assert torch.equal(enc.embed(x), back.embed(x))
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert cfg["encoder"] == name and cfg["provenance"] == {"seed": 3}
+
+
+def test_save_never_overwrites(tmp_path, tiny_encoder):
+    save_encoder(tiny_encoder, tmp_path / "m")
+    with pytest.raises(OutputExistsError, match="already exists"):
+        save_encoder(tiny_encoder, tmp_path / "m")
+
+
+def test_unknown_encoder_name():
+    with pytest.raises(UnknownNameError, match=r"Unknown encoder 'resnet1000'\. Expected one of"):
+        create_encoder("resnet1000")
+
+
+def test_load_missing_folder(tmp_path):
+    with pytest.raises(ModelLoadError, match="is not a folder"):
+        load_encoder(tmp_path / "nope")
+
+
+def test_load_missing_weights(tmp_path, tiny_encoder):
+    save_encoder(tiny_encoder, tmp_path / "m")
+    (tmp_path / "m" / "model.safetensors").unlink()
+    with pytest.raises(ModelLoadError, match=r"Expected model\.safetensors"):
+        load_encoder(tmp_path / "m")
+
+
+def test_load_corrupt_weights(tmp_path, tiny_encoder):
+    save_encoder(tiny_encoder, tmp_path / "m")
+    w = tmp_path / "m" / "model.safetensors"
+    w.write_bytes(w.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(ModelLoadError, match="does not match the SHA-256"):
+        load_encoder(tmp_path / "m")
+    with pytest.raises(ModelLoadError, match="Corrupt model.safetensors|do not fit"):
+        w.write_bytes(b"not a safetensors file")
+        load_encoder(tmp_path / "m", verify=False)
+
+
+def test_load_corrupt_config(tmp_path, tiny_encoder):
+    save_encoder(tiny_encoder, tmp_path / "m")
+    (tmp_path / "m" / "config.json").write_text("{not json")
+    with pytest.raises(ModelLoadError, match=r"Corrupt config\.json"):
+        load_encoder(tmp_path / "m")
+
+
+def test_load_unknown_architecture(tmp_path, tiny_encoder):
+    save_encoder(tiny_encoder, tmp_path / "m")
+    cfg_path = tmp_path / "m" / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["encoder"] = "mystery"
+    cfg_path.write_text(json.dumps(cfg))
+    with pytest.raises(ModelLoadError, match="Unknown encoder 'mystery'"):
+        load_encoder(tmp_path / "m")
+
+
+@pytest.mark.parametrize(
+    ("x", "message"),
+    [
+        (torch.rand(2, 3, 8, 8), r"Expected images of shape \(N, 1, 8, 8\), got \(2, 3, 8, 8\)"),
+        (torch.rand(2, 1, 8, 8) * 255, r"values in \[0, 1\], got range"),
+        ((torch.rand(2, 1, 8, 8) * 255).to(torch.uint8), "got dtype torch.uint8"),
+        ("a sentence", "Text goes to text encoders only"),
+        (torch.full((2, 1, 8, 8), float("nan")), r"values in \[0, 1\]"),
+    ],
+)
+def test_check_images_errors(tiny_encoder, x, message):
+    with pytest.raises(InputError, match=message):
+        check_images(x, tiny_encoder.input_spec)
+
+
+def test_check_images_adds_batch_dimension(tiny_encoder):
+    assert check_images(torch.rand(1, 8, 8), tiny_encoder.input_spec).shape == (1, 1, 8, 8)
