@@ -1,6 +1,7 @@
 """Quality and speed of the default vision experiment; writes JSON (never asserts).
 
-    python benchmarks/vision_default.py --setting default --bugs 5 --json results/vision_default.json
+    python benchmarks/vision_default.py --setting default --bugs 5 --demo \
+        --json results/vision_default.json
 
 Measures, in one run:
   * the experiment over N bug instances (CP, Acc, ASR, AccB before/after, mean ± std; IoU);

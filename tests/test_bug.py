@@ -15,7 +15,7 @@ def _bug():
 
 def test_identical_inputs_are_rejected():
     x = torch.rand(1, 8, 8)
-    with pytest.raises(InputError, match="x_b .* and x_r .* to differ, got two identical inputs"):
+    with pytest.raises(InputError, match=r"x_b .* and x_r .* to differ, got two identical inputs"):
         BugInstance(x, x.clone())
 
 
@@ -42,9 +42,9 @@ def test_save_load_round_trip(tmp_path):
 
 
 def test_load_errors(tmp_path):
-    with pytest.raises(ModelLoadError, match="bug.json not found"):
+    with pytest.raises(ModelLoadError, match=r"bug\.json not found"):
         load_bug(tmp_path)
     _bug().save(tmp_path / "bug")
     (tmp_path / "bug" / "x_r.png").unlink()
-    with pytest.raises(ModelLoadError, match="Expected x_r.png"):
+    with pytest.raises(ModelLoadError, match=r"Expected x_r\.png"):
         load_bug(tmp_path / "bug")

@@ -40,7 +40,8 @@ def test_unknown_method():
 
 
 def test_unknown_patcher():
-    with pytest.raises(UnknownNameError, match="Unknown patching method 'magic'. Expected one of"):
+    message = r"Unknown patching method 'magic'\. Expected one of"
+    with pytest.raises(UnknownNameError, match=message):
         create_patcher("magic")
 
 

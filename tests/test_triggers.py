@@ -29,7 +29,7 @@ def test_random_location_moves_the_patch_per_input():
     assert (y.flatten(1).sum(1) == 9).all()
     positions = {tuple(torch.nonzero(img[0])[0].tolist()) for img in y}
     assert len(positions) > 5
-    with pytest.raises(InputError, match="needs a torch.Generator"):
+    with pytest.raises(InputError, match=r"needs a torch\.Generator"):
         t.apply(x)
 
 

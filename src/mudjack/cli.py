@@ -295,7 +295,7 @@ def cmd_reverse(a: argparse.Namespace) -> int:
     if a.heatmap:
         from mudjack.report import save_bug_figures
 
-        save_bug_figures(a.heatmap, bug.x_b, bug.x_r, rev.scores, rev.trigger.mask)
+        save_bug_figures(a.heatmap, bug.x_b, bug.x_r, rev.clustered, rev.trigger.mask)
         msg += f"; figures in {a.heatmap}"
     print(msg)
     return 0

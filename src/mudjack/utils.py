@@ -31,6 +31,17 @@ def make_generator(seed: int, device: str | torch.device = "cpu") -> torch.Gener
     return gen
 
 
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Run a block with torch's global RNG seeded, restoring the caller's RNG state after.
+
+    For code that can only draw from the global RNG (parameter initialisation, dropout).
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
 def resolve_device(device: str | torch.device | None) -> torch.device:
     """Turn ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` into a device, checking it exists."""
     dev = torch.device(device or "cpu")

@@ -18,7 +18,7 @@ from mudjack.data.images import ImageDataset
 from mudjack.encoders.base import Encoder, check_images
 from mudjack.errors import InputError
 from mudjack.triggers.base import Trigger
-from mudjack.utils import batched, make_generator, resolve_device
+from mudjack.utils import batched, make_generator, resolve_device, seeded
 
 
 @torch.no_grad()
@@ -104,21 +104,21 @@ class MLPClassifier:
                 f"and {tuple(labels.shape)}."
             )
         n_classes = int(n_classes or int(labels.max()) + 1)
-        torch.manual_seed(seed)
-        self.model_ = MLP(features.shape[1], n_classes, self.hidden, self.dropout)
-        self.n_classes_ = n_classes
-        opt = torch.optim.Adam(self.model_.parameters(), lr=self.lr)
-        gen = make_generator(seed)
-        n = len(features)
-        self.model_.train()
-        for _ in tqdm(range(self.epochs), desc="classifier", disable=not progress, leave=False):
-            perm = torch.randperm(n, generator=gen)
-            for sl in batched(n, self.batch_size):
-                idx = perm[sl]
-                loss = F.cross_entropy(self.model_(features[idx]), labels[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+        with seeded(seed):  # weight init and dropout draw from torch's global RNG
+            self.model_ = MLP(features.shape[1], n_classes, self.hidden, self.dropout)
+            self.n_classes_ = n_classes
+            opt = torch.optim.Adam(self.model_.parameters(), lr=self.lr)
+            gen = make_generator(seed)
+            n = len(features)
+            self.model_.train()
+            for _ in tqdm(range(self.epochs), desc="classifier", disable=not progress, leave=False):
+                perm = torch.randperm(n, generator=gen)
+                for sl in batched(n, self.batch_size):
+                    idx = perm[sl]
+                    loss = F.cross_entropy(self.model_(features[idx]), labels[idx])
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
         self.model_.eval()
         return self
 

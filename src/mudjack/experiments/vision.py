@@ -203,7 +203,7 @@ def run_vision(
                 out_dir,
                 bug.x_b,
                 bug.x_r,
-                rev.scores,
+                rev.clustered,
                 rev.trigger.mask,
                 true_trigger.mask,
                 prefix=f"bug{i}_",

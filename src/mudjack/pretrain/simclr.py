@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from mudjack.data.augment import SimCLRAugment
 from mudjack.encoders.base import Encoder, check_images
 from mudjack.errors import InputError
-from mudjack.utils import make_generator, resolve_device
+from mudjack.utils import make_generator, resolve_device, seeded
 
 
 def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -80,15 +80,15 @@ class SimCLR:
     ) -> Encoder:
         """Train ``encoder`` in place on ``images`` (N, C, H, W) in [0, 1]; return it."""
         images = check_images(images, encoder.input_spec, "pre-training images")
-        if len(images) < 2 * self.batch_size and len(images) < 4:
+        if len(images) < 4:
             raise InputError(f"Expected at least 4 pre-training images, got {len(images)}.")
         dev = resolve_device(device)
-        torch.manual_seed(seed)  # parameter init of the projection head below
-        head = nn.Sequential(
-            nn.Linear(encoder.embed_dim, encoder.embed_dim),
-            nn.ReLU(),
-            nn.Linear(encoder.embed_dim, self.proj_dim),
-        )
+        with seeded(seed):  # parameter init of the projection head
+            head = nn.Sequential(
+                nn.Linear(encoder.embed_dim, encoder.embed_dim),
+                nn.ReLU(),
+                nn.Linear(encoder.embed_dim, self.proj_dim),
+            )
         encoder.to(dev).train()
         head.to(dev).train()
         params = list(encoder.parameters()) + list(head.parameters())

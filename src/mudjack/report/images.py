@@ -46,7 +46,7 @@ def save_bug_figures(
     prefix: str = "",
     scale: int = 8,
 ) -> list[Path]:
-    """Write x_b, x_r, the attribution heatmap and the recovered mask (beside the true one).
+    """Write x_b, x_r, the heatmap of the clustered attribution values and the recovered mask.
 
     The mask figure is recovered | true side by side; in the recovered panel, white = both,
     red = recovered only, blue = true only.

@@ -39,13 +39,15 @@ class ReverseResult:
 
     Attributes:
         trigger: the recovered trigger (mask = high-score cluster, pattern = x_b under it).
-        scores: per-pixel attribution scores ``(H, W)``.
+        scores: per-pixel signed attribution scores ``(H, W)``.
+        clustered: the values K-means split (the magnitudes of ``scores`` unless ``signed``).
         method: the attribution method's name.
         seconds: wall time.
     """
 
     trigger: PatchTrigger
     scores: torch.Tensor
+    clustered: torch.Tensor
     method: str
     seconds: float
 
@@ -155,8 +157,7 @@ class TriggerReverser:
     def cluster(self, scores: torch.Tensor, seed: int = 0) -> torch.Tensor:
         """K-means on the scores (or their magnitudes); the mask ``(1, H, W)`` of the
         highest-mean cluster."""
-        values = scores if self.signed else scores.abs()
-        flat = values.reshape(-1, 1).double().numpy()
+        flat = self._values(scores).reshape(-1, 1).double().numpy()
         if np.ptp(flat) == 0:
             raise InputError(
                 "Every pixel of x_b got the same attribution score, so no trigger stands out. "
@@ -180,4 +181,5 @@ class TriggerReverser:
         scores = self.attribute(encoder, bug, device)
         mask = self.cluster(scores, seed)
         trigger = PatchTrigger(bug.x_b.cpu() * mask, mask)
-        return ReverseResult(trigger, scores, self.method, time.perf_counter() - start)
+        return ReverseResult(trigger, scores, self._values(scores), self.method,
+                             time.perf_counter() - start)

@@ -13,7 +13,7 @@ import torch
 
 from mudjack.encoders import Encoder, create_encoder, load_encoder, save_encoder
 from mudjack.errors import ModelLoadError, UnknownNameError
-from mudjack.utils import sha256_file, write_json_atomic
+from mudjack.utils import seeded, sha256_file, write_json_atomic
 
 ZOO_DIR = Path(__file__).resolve().parent
 MANIFEST = ZOO_DIR / "MANIFEST.json"
@@ -157,8 +157,8 @@ def build_zoo_model(
     if out is None and not record:
         raise ValueError("Give an output folder, or record=True to rebuild the shipped copy.")
     enc_kwargs = {k: v for k, v in model.encoder.items() if k != "name"}
-    torch.manual_seed(model.recipe["seed"])
-    fresh = create_encoder(model.encoder["name"], **enc_kwargs)
+    with seeded(model.recipe["seed"]):
+        fresh = create_encoder(model.encoder["name"], **enc_kwargs)
     parent = load_zoo_encoder(model.parent, device) if model.parent else None
     encoder, metadata = run_recipe(model, fresh, parent, device=device, progress=progress, log=log)
     save_encoder(
