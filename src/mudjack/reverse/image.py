@@ -168,6 +168,9 @@ class TriggerReverser:
         top = int(np.argmax(means))
         return torch.from_numpy(km.labels_ == top).float().view(1, *scores.shape)
 
+    def _values(self, scores: torch.Tensor) -> torch.Tensor:
+        return scores if self.signed else scores.abs()
+
     def reverse(
         self,
         encoder: Encoder,
@@ -181,5 +184,6 @@ class TriggerReverser:
         scores = self.attribute(encoder, bug, device)
         mask = self.cluster(scores, seed)
         trigger = PatchTrigger(bug.x_b.cpu() * mask, mask)
-        return ReverseResult(trigger, scores, self._values(scores), self.method,
-                             time.perf_counter() - start)
+        return ReverseResult(
+            trigger, scores, self._values(scores), self.method, time.perf_counter() - start
+        )
