@@ -38,7 +38,7 @@ def _patch_args(p: argparse.ArgumentParser) -> None:
         "--max-steps",
         type=int,
         default=None,
-        help="stop after this many steps (default: no cap; the demo uses 300)",
+        help="stop after this many steps (default: no cap; the demo uses 600)",
     )
     g.add_argument(
         "--random-location",

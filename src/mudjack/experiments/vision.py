@@ -51,7 +51,7 @@ class VisionSetting:
             "epochs": 200,
             "batch_size": 64,
             "lr": 1e-3,
-            "max_steps": 300,
+            "max_steps": 600,
             "random_location": False,
         }
     )
