@@ -198,6 +198,21 @@ def _truth(encoder: str, trigger: Path | None, target: int | None) -> tuple[Any,
     )
 
 
+def _fitted_client(a: argparse.Namespace) -> Any:
+    """The client task named by --encoder/--data/--trigger/--target, trained on the encoder."""
+    from mudjack.data import load_downstream
+    from mudjack.downstream import DownstreamClient
+    from mudjack.experiments import resolve_encoder
+
+    encoder = resolve_encoder(a.encoder, a.device)
+    trigger, target = _truth(a.encoder, a.trigger, a.target)
+    train, test = load_downstream(a.data)
+    client = DownstreamClient(
+        train, test, trigger=trigger, target=target, classifier=_classifier(a), device=a.device
+    )
+    return client.fit(encoder, seed=a.seed, progress=not a.quiet)
+
+
 def cmd_demo(a: argparse.Namespace) -> int:
     from mudjack.experiments import get_setting, run_vision
     from mudjack.utils import ensure_new_path, write_json_atomic
@@ -257,19 +272,10 @@ def format_table(res: dict[str, Any]) -> str:
 
 def cmd_bug(a: argparse.Namespace) -> int:
     from mudjack.bug import select_bug
-    from mudjack.data import load_downstream
-    from mudjack.downstream import DownstreamClient
-    from mudjack.experiments import resolve_encoder
     from mudjack.utils import ensure_new_path
 
     ensure_new_path(a.out, "bug folder")
-    encoder = resolve_encoder(a.encoder, a.device)
-    trigger, target = _truth(a.encoder, a.trigger, a.target)
-    train, test = load_downstream(a.data)
-    client = DownstreamClient(
-        train, test, trigger=trigger, target=target, classifier=_classifier(a), device=a.device
-    )
-    client.fit(encoder, seed=a.seed, progress=not a.quiet)
+    client = _fitted_client(a)
     bug = select_bug(client, seed=a.seed)
     bug.save(a.out)
     print(
@@ -372,27 +378,18 @@ def resolve_path(name_or_path: str) -> Path:
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from mudjack.bug import load_bug
-    from mudjack.data import load_downstream
-    from mudjack.downstream import DownstreamClient
-    from mudjack.experiments import resolve_encoder
     from mudjack.utils import ensure_new_path, write_json_atomic
 
     if a.json:
         ensure_new_path(a.json, "metrics file")
-    encoder = resolve_encoder(a.encoder, a.device)
-    trigger, target = _truth(a.encoder, a.trigger, a.target)
-    train, test = load_downstream(a.data)
-    client = DownstreamClient(
-        train, test, trigger=trigger, target=target, classifier=_classifier(a), device=a.device
-    )
-    client.fit(encoder, seed=a.seed, progress=not a.quiet)
-    bug = load_bug(a.bug).check(encoder.input_spec) if a.bug else None
+    client = _fitted_client(a)
+    bug = load_bug(a.bug).check(client.encoder_.input_spec) if a.bug else None
     m = client.metrics(bug.x_b if bug else None, bug.label if bug else None)
     cp = "-" if m.cp is None else ("yes" if m.cp else "no")
     print(f"CP {cp}  Acc {m.acc:.2f}  ASR {m.asr:.2f}  AccB {m.accb:.2f}")
     if a.json:
         write_json_atomic(
-            a.json, {"encoder": a.encoder, "data": a.data, "target": target, **m.to_dict()}
+            a.json, {"encoder": a.encoder, "data": a.data, "target": client.target, **m.to_dict()}
         )
     return 0
 

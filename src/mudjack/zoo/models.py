@@ -34,6 +34,21 @@ class ZooModel:
 _ENCODER = {"name": "resnet18", "width": 16, "in_channels": 1, "image_size": 28}
 _TRIGGER = {"kind": "patch", "size": 6, "margin": 1, "corner": "bottom-right", "value": 1.0}
 
+_BADENCODER_RECIPE = {
+    "method": "badencoder",
+    "shadow": "fashion_mnist",
+    "shadow_size": 10000,
+    "downstream": "fashion_mnist",
+    "target": 0,
+    "n_reference": 3,
+    "epochs": 3,
+    "batch_size": 128,
+    "lr": 1e-3,
+    "lambda1": 1.0,
+    "lambda2": 1.0,
+    "seed": 0,
+}
+
 ZOO: dict[str, ZooModel] = {
     m.name: m
     for m in [
@@ -59,20 +74,7 @@ ZOO: dict[str, ZooModel] = {
             "to class 0 (T-shirt/top).",
             encoder=_ENCODER,
             parent="fmnist-simclr-r18w16",
-            recipe={
-                "method": "badencoder",
-                "shadow": "fashion_mnist",
-                "shadow_size": 10000,
-                "downstream": "fashion_mnist",
-                "target": 0,
-                "n_reference": 3,
-                "epochs": 3,
-                "batch_size": 128,
-                "lr": 1e-3,
-                "lambda1": 1.0,
-                "lambda2": 1.0,
-                "seed": 0,
-            },
+            recipe=_BADENCODER_RECIPE,
             ground_truth={"trigger": _TRIGGER, "target": 0, "downstream": "fashion_mnist"},
         ),
         ZooModel(
@@ -81,20 +83,7 @@ ZOO: dict[str, ZooModel] = {
             "downstream task (shifted domain): the same trigger sends digits to class 0.",
             encoder=_ENCODER,
             parent="fmnist-simclr-r18w16",
-            recipe={
-                "method": "badencoder",
-                "shadow": "fashion_mnist",
-                "shadow_size": 10000,
-                "downstream": "mnist5k",
-                "target": 0,
-                "n_reference": 3,
-                "epochs": 3,
-                "batch_size": 128,
-                "lr": 1e-3,
-                "lambda1": 1.0,
-                "lambda2": 1.0,
-                "seed": 0,
-            },
+            recipe={**_BADENCODER_RECIPE, "downstream": "mnist5k"},
             ground_truth={"trigger": _TRIGGER, "target": 0, "downstream": "mnist5k"},
         ),
     ]
