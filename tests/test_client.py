@@ -51,3 +51,17 @@ def test_metrics_follow_the_paper_definitions(digits, tiny_encoder):
 def test_client_needs_trigger_and_target_together(digits):
     with pytest.raises(InputError, match="both trigger and target"):
         DownstreamClient(digits, digits, target=1)
+
+
+def test_refit_needs_features_and_reuses_them(digits, tiny_encoder):
+    clf = MLPClassifier(hidden=(16,), epochs=2, lr=1e-2, batch_size=64)
+    client = DownstreamClient(
+        digits.subset(slice(0, 200)), digits.subset(slice(200, 300)), classifier=clf
+    )
+    with pytest.raises(InputError, match=r"call fit\(encoder\) first"):
+        client.refit(seed=0)
+    client.fit(tiny_encoder, seed=3)
+    feats = client.train_features_
+    first = client.classifier_.predict(client.test_features_)
+    assert torch.equal(client.refit(seed=3).classifier_.predict(client.test_features_), first)
+    assert client.train_features_ is feats

@@ -198,6 +198,12 @@ class DownstreamClient:
             if self.triggered is not None
             else None
         )
+        return self.refit(seed=seed, progress=progress)
+
+    def refit(self, *, seed: int = 0, progress: bool = False) -> DownstreamClient:
+        """Train a fresh classifier on the features :meth:`fit` already extracted."""
+        if not hasattr(self, "train_features_"):
+            raise InputError("This client has no features yet; call fit(encoder) first.")
         n_classes = int(max(self.train.labels.max(), self.test.labels.max())) + 1
         clf = MLPClassifier(**self.classifier.get_params())  # type: ignore[arg-type]
         self.classifier_ = clf.fit(
