@@ -354,9 +354,10 @@ def cmd_patch(a: argparse.Namespace) -> int:
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     from mudjack.encoders import read_config
+    from mudjack.experiments.vision import encoder_folder
 
     try:
-        cfg = read_config(resolve_path(a.encoder))
+        cfg = read_config(encoder_folder(a.encoder))
         provenance["history"] = [
             *cfg.get("provenance", {}).get("history", []),
             cfg.get("provenance", {}),
@@ -368,12 +369,6 @@ def cmd_patch(a: argparse.Namespace) -> int:
     trigger.save(Path(a.out) / "trigger.safetensors")
     print(f"patched encoder written to {a.out} ({result.steps} steps, {result.seconds:.1f}s)")
     return 0
-
-
-def resolve_path(name_or_path: str) -> Path:
-    from mudjack.zoo import ZOO, zoo_path
-
-    return zoo_path(name_or_path) if name_or_path in ZOO else Path(name_or_path)
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:

@@ -97,6 +97,11 @@ def get_setting(name: str) -> VisionSetting:
     return SETTINGS[base].paper() if paper else SETTINGS[base]
 
 
+def encoder_folder(name_or_path: str) -> Path:
+    """The folder of a zoo model by name, or the given encoder folder path."""
+    return zoo_path(name_or_path) if name_or_path in ZOO else Path(name_or_path)
+
+
 def resolve_encoder(name_or_path: str, device: str | torch.device = "cpu") -> Encoder:
     """A zoo model by name, or an encoder folder by path."""
     return (
@@ -112,7 +117,7 @@ def ground_truth(name_or_path: str) -> tuple[PatchTrigger, int]:
     The target comes from ``metadata.ground_truth`` in ``config.json``; the trigger from a
     ``trigger.safetensors`` beside it, or else from the recorded square-trigger spec.
     """
-    folder = zoo_path(name_or_path) if name_or_path in ZOO else Path(name_or_path)
+    folder = encoder_folder(name_or_path)
     cfg = read_config(folder)
     truth = cfg.get("metadata", {}).get("ground_truth", {})
     spec = dict(truth.get("trigger", {}))
