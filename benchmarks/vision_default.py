@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from mudjack.bug import BugInstance
 from mudjack.data import load_downstream, load_pretraining
-from mudjack.experiments import get_setting, ground_truth, resolve_encoder, run_vision
+from mudjack.experiments import get_setting, ground_truth, resolve_encoder, run_setting
 from mudjack.patching import Mudjacking
 from mudjack.utils import write_json_atomic
 
@@ -154,7 +154,7 @@ def main() -> int:
     thr = throughput(setting, a.throughput_steps, a.seed) if a.throughput_steps else None
     if thr is not None:
         print(f"throughput ratio {thr['ratio']:.3f}", file=sys.stderr)
-    res = run_vision(
+    res = run_setting(
         setting, bugs=a.bugs, seed=a.seed, log=lambda m: print(m, file=sys.stderr, flush=True)
     )
     res["throughput"] = thr

@@ -111,7 +111,7 @@ def test_provider_workflow(workspace, capsys):
         "--quiet",
     )
     assert code == 0, err
-    cfg = json.loads((w / "patched" / "config.json").read_text())
+    cfg = json.loads((w / "patched" / "mudjack.json").read_text())
     prov = cfg["provenance"]
     assert prov["steps"] == 5 and prov["seed"] == 0 and prov["validation"]["size"] == 300
     assert len(prov["bug_sha256"]) == 64 and prov["patcher"]["lambda_l"] == 1.0

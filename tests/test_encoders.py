@@ -3,6 +3,7 @@ import json
 import pytest
 import torch
 
+from conftest import build_tiny_bert, make_sentences
 from mudjack.encoders import (
     Encoder,
     check_images,
@@ -13,11 +14,24 @@ from mudjack.encoders import (
 )
 from mudjack.errors import InputError, ModelLoadError, OutputExistsError, UnknownNameError
 
+
+def _tiny_bert_args(tmp_path):
+    model, tok = build_tiny_bert(tmp_path)
+    return {"model": model, "tokenizer": tok, "max_length": 32}
+
+
 # Small constructor arguments for each registered encoder (the contract test runs them all).
 SMALL = {
-    "resnet18": {"width": 4, "in_channels": 1, "image_size": 8},
-    "tiny_cnn": {"width": 4, "in_channels": 3, "image_size": 8, "embed_dim": 8},
+    "resnet18": lambda _tmp: {"width": 4, "in_channels": 1, "image_size": 8},
+    "tiny_cnn": lambda _tmp: {"width": 4, "in_channels": 3, "image_size": 8, "embed_dim": 8},
+    "hf_text": _tiny_bert_args,
 }
+
+
+def _inputs(enc, n):
+    if enc.modality == "text":
+        return make_sentences(n, seed=0)[0]
+    return torch.rand(n, *enc.input_spec.shape)
 
 
 def test_every_registered_encoder_has_small_arguments():
@@ -25,12 +39,12 @@ def test_every_registered_encoder_has_small_arguments():
 
 
 @pytest.mark.parametrize("name", list_encoders())
-def test_encoder_contract(name):
+def test_encoder_contract(tmp_path, name):
     torch.manual_seed(0)
-    enc = create_encoder(name, **SMALL[name])
+    enc = create_encoder(name, **SMALL[name](tmp_path))
     assert isinstance(enc, Encoder)
-    assert enc.modality == "image"
-    x = torch.rand(5, *enc.input_spec.shape)
+    assert enc.modality in ("image", "text")
+    x = _inputs(enc, 5)
     feats = enc.embed(x)
     assert feats.shape == (5, enc.embed_dim)
     assert torch.isfinite(feats).all()
@@ -46,12 +60,12 @@ def test_encoder_contract(name):
 @pytest.mark.parametrize("name", list_encoders())
 def test_save_load_round_trip(tmp_path, name):
     torch.manual_seed(0)
-    enc = create_encoder(name, **SMALL[name]).eval()
+    enc = create_encoder(name, **SMALL[name](tmp_path)).eval()
     save_encoder(enc, tmp_path / "m", provenance={"seed": 3})
     back = load_encoder(tmp_path / "m")
-    x = torch.rand(3, *enc.input_spec.shape)
+    x = _inputs(enc, 3)
     assert torch.equal(enc.embed(x), back.embed(x))
-    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    cfg = json.loads((tmp_path / "m" / "mudjack.json").read_text())
     assert cfg["encoder"] == name and cfg["provenance"] == {"seed": 3}
 
 
@@ -91,14 +105,14 @@ def test_load_corrupt_weights(tmp_path, tiny_encoder):
 
 def test_load_corrupt_config(tmp_path, tiny_encoder):
     save_encoder(tiny_encoder, tmp_path / "m")
-    (tmp_path / "m" / "config.json").write_text("{not json")
-    with pytest.raises(ModelLoadError, match=r"Corrupt config\.json"):
+    (tmp_path / "m" / "mudjack.json").write_text("{not json")
+    with pytest.raises(ModelLoadError, match=r"Corrupt mudjack\.json"):
         load_encoder(tmp_path / "m")
 
 
 def test_load_unknown_architecture(tmp_path, tiny_encoder):
     save_encoder(tiny_encoder, tmp_path / "m")
-    cfg_path = tmp_path / "m" / "config.json"
+    cfg_path = tmp_path / "m" / "mudjack.json"
     cfg = json.loads(cfg_path.read_text())
     cfg["encoder"] = "mystery"
     cfg_path.write_text(json.dumps(cfg))

@@ -1,15 +1,22 @@
 """Bug instances: a misclassified input ``x_b`` and a correctly classified same-class ``x_r``.
 
-On disk a bug instance is a folder::
+On disk a bug instance is a folder. For images::
 
     bug/
       x_b.png   x_r.png   (8-bit images; grey or RGB)
       bug.json  {"format": "mudjack-bug/1", "modality": "image", "label": 3, "shape": [1, 28, 28],
                  "metadata": {...}}
+
+For text, ``bug.json`` alone holds the two strings::
+
+    bug/
+      bug.json  {"format": "mudjack-bug/1", "modality": "text", "x_b": "...", "x_r": "...",
+                 "label": 1, "metadata": {...}}
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -19,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mudjack.encoders.base import InputSpec, check_images
+from mudjack.encoders.base import Encoder, InputSpec, check_images, check_texts
 from mudjack.errors import InputError, ModelLoadError
 from mudjack.utils import atomic_dir, make_generator, sha256_tensors, write_json_atomic
 
@@ -31,18 +38,25 @@ class BugInstance:
     """A client's bug report.
 
     Attributes:
-        x_b: the misclassified input, ``(C, H, W)`` in [0, 1].
-        x_r: a correctly classified input of the same true class.
+        x_b: the misclassified input: an image ``(C, H, W)`` in [0, 1], or a string.
+        x_r: a correctly classified input of the same true class (same kind as ``x_b``).
         label: the true class of both (optional: a provider may not be told).
-        metadata: anything else (e.g. the predicted class, the source of the images).
+        metadata: anything else (e.g. the predicted class, the source of the inputs).
     """
 
-    x_b: torch.Tensor
-    x_r: torch.Tensor
+    x_b: torch.Tensor | str
+    x_r: torch.Tensor | str
     label: int | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def modality(self) -> str:
+        return "text" if isinstance(self.x_b, str) else "image"
+
     def __post_init__(self) -> None:
+        if isinstance(self.x_b, str) or isinstance(self.x_r, str):
+            self._check_text()
+            return
         for name in ("x_b", "x_r"):
             v = getattr(self, name)
             if not isinstance(v, torch.Tensor):
@@ -63,20 +77,75 @@ class BugInstance:
                 "classifier gets right."
             )
 
-    def check(self, spec: InputSpec) -> BugInstance:
-        """Validate both inputs against an encoder's input spec (shape, dtype, [0, 1] range)."""
+    def _check_text(self) -> None:
+        for name in ("x_b", "x_r"):
+            v = getattr(self, name)
+            if not isinstance(v, str):
+                raise InputError(
+                    f"Expected x_b and x_r of the same kind; {name} is a "
+                    f"{type(v).__name__} where the other is a string."
+                )
+            if not v.strip():
+                raise InputError(
+                    f"Expected {name} as a non-empty text, got an empty string. A bug instance "
+                    "needs the misclassified text and a correctly classified text."
+                )
+        if self.x_b.split() == self.x_r.split():  # type: ignore[union-attr]
+            raise InputError(
+                "Expected x_b (misclassified) and x_r (correctly classified) to differ, got two "
+                "identical texts. A bug instance needs a reference input that the client's "
+                "classifier gets right."
+            )
+
+    def check(self, encoder: Encoder | InputSpec) -> BugInstance:
+        """Validate both inputs for an encoder (image shape, dtype and range; text kind and,
+        given the encoder itself, length: an over-long bug text is refused, not truncated)."""
+        spec = encoder if isinstance(encoder, InputSpec) else encoder.input_spec
+        if spec.modality == "text":
+            pair = check_texts([self.x_b, self.x_r], spec, "x_b and x_r")  # type: ignore[list-item]
+            if isinstance(encoder, Encoder) and spec.max_length:
+                counts = encoder.token_counts(pair)  # type: ignore[attr-defined]
+                for name, n in zip(("x_b", "x_r"), counts, strict=True):
+                    if n > spec.max_length:
+                        raise InputError(
+                            f"Expected {name} of at most max_length={spec.max_length} tokens, "
+                            f"got {n}. A truncated bug input could lose its trigger: shorten "
+                            "the text or load the encoder with a larger max_length."
+                        )
+            return self
         check_images(self.x_b, spec, "x_b")
         check_images(self.x_r, spec, "x_r")
         return self
 
     @property
     def sha256(self) -> str:
-        return sha256_tensors(self.x_b.float(), self.x_r.float())
+        if self.modality == "text":
+            h = hashlib.sha256()
+            for t in (self.x_b, self.x_r):
+                data = t.encode("utf-8")  # type: ignore[union-attr]
+                h.update(len(data).to_bytes(8, "little") + data)
+            return h.hexdigest()
+        return sha256_tensors(self.x_b.float(), self.x_r.float())  # type: ignore[union-attr]
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the bug folder (atomically; never overwrites)."""
         from PIL import Image
 
+        if self.modality == "text":
+            with atomic_dir(path, "bug folder") as tmp:
+                write_json_atomic(
+                    tmp / "bug.json",
+                    {
+                        "format": BUG_FORMAT,
+                        "modality": "text",
+                        "x_b": self.x_b,
+                        "x_r": self.x_r,
+                        "label": self.label,
+                        "sha256": self.sha256,
+                        "metadata": self.metadata,
+                    },
+                )
+            return Path(path)
         with atomic_dir(path, "bug folder") as tmp:
             for name in ("x_b", "x_r"):
                 Image.fromarray(_to_uint8(getattr(self, name))).save(tmp / f"{name}.png")
@@ -126,6 +195,12 @@ def load_bug(path: str | os.PathLike[str]) -> BugInstance:
         raise ModelLoadError(f"Corrupt bug.json in {str(p)!r}: {exc}.") from exc
     if not isinstance(meta, dict) or meta.get("format", BUG_FORMAT) != BUG_FORMAT:
         raise ModelLoadError(f"Expected bug.json of format {BUG_FORMAT!r} in {str(p)!r}.")
+    if meta.get("modality") == "text":
+        if not all(isinstance(meta.get(k), str) for k in ("x_b", "x_r")):
+            raise ModelLoadError(
+                f"Expected a text bug.json with string fields x_b and x_r in {str(p)!r}."
+            )
+        return BugInstance(meta["x_b"], meta["x_r"], meta.get("label"), meta.get("metadata", {}))
     images = {}
     for name in ("x_b", "x_r"):
         f = next(
@@ -165,6 +240,7 @@ def select_bug(
         )
     i = int(hit[torch.randint(len(hit), (1,), generator=gen)])
     y = int(client.triggered.labels[i])
+    trig_in, test_in = client.triggered.inputs, client.test.inputs
     clean_pred = client.classifier_.predict(client.test_features_)
     source = torch.nonzero(client.test.labels != client.target).flatten()[i]
     ok = torch.nonzero((client.test.labels == y) & (clean_pred == y)).flatten()
@@ -172,14 +248,16 @@ def select_bug(
     if len(ok) == 0:
         raise InputError(f"No correctly classified clean test input of class {y} to use as x_r.")
     j = int(ok[torch.randint(len(ok), (1,), generator=gen)])
-    return BugInstance(
-        client.triggered.images[i].clone(),
-        client.test.images[j].clone(),
-        y,
-        {
-            "predicted": int(trig_pred[i]),
-            "test_index_b": int(source),
-            "test_index_r": j,
-            "seed": seed,
-        },
-    )
+    meta: dict[str, Any] = {
+        "predicted": int(trig_pred[i]),
+        "test_index_b": int(source),
+        "test_index_r": j,
+        "seed": seed,
+    }
+    spans = getattr(client.triggered, "spans", None)
+    if spans is not None:
+        meta["trigger_span"] = list(spans[i])
+    x_b, x_r = trig_in[i], test_in[j]
+    if isinstance(x_b, torch.Tensor):
+        x_b, x_r = x_b.clone(), x_r.clone()  # type: ignore[union-attr]
+    return BugInstance(x_b, x_r, y, meta)

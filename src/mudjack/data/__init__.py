@@ -11,16 +11,28 @@ from mudjack.data.images import (
     load_pretraining,
     read_idx,
 )
+from mudjack.data.text import (
+    TextDataset,
+    load_convention,
+    load_rotten_tomatoes,
+    load_text_file,
+    load_wordnet,
+)
 
 __all__ = [
     "DOWNSTREAM",
     "ImageDataset",
     "PatchAugment",
     "SimCLRAugment",
+    "TextDataset",
+    "load_convention",
     "load_downstream",
     "load_fashion_mnist",
     "load_image_folder",
     "load_mnist5k",
     "load_pretraining",
+    "load_rotten_tomatoes",
+    "load_text_file",
+    "load_wordnet",
     "read_idx",
 ]

@@ -15,6 +15,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mudjack.data.text import (
+    TEXT_DOWNSTREAM,
+    TextDataset,
+    load_text_file,
+    load_wordnet,
+)
 from mudjack.errors import DataNotFoundError, InputError
 from mudjack.utils import make_generator
 
@@ -55,6 +61,10 @@ class ImageDataset:
                 f"Expected one label per image ({self.images.shape[0]}), got labels of shape "
                 f"{tuple(self.labels.shape)}."
             )
+
+    @property
+    def inputs(self) -> torch.Tensor:
+        return self.images
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -214,21 +224,31 @@ def load_image_folder(path: str | os.PathLike[str]) -> ImageDataset:
     )
 
 
-DOWNSTREAM = ("fashion_mnist", "mnist5k")
+DOWNSTREAM = ("fashion_mnist", "mnist5k", *TEXT_DOWNSTREAM)
+_TEXT_SUFFIXES = (".csv", ".tsv")
 
 
-def load_downstream(name: str, split_seed: int = 0) -> tuple[ImageDataset, ImageDataset]:
+def load_downstream(
+    name: str, split_seed: int = 0
+) -> tuple[ImageDataset, ImageDataset] | tuple[TextDataset, TextDataset]:
     """A downstream task's (train, test) sets.
 
     ``fashion_mnist``: the Fashion-MNIST test set (never used for pre-training) shuffled with
     ``split_seed`` and cut into 5,000 train / 5,000 test. ``mnist5k``: the 5,000 digits shuffled
-    and cut into 4,000 / 1,000. Any other value is a path for :func:`load_image_folder`, shuffled
-    and cut 80/20.
+    and cut into 4,000 / 1,000. ``rotten_tomatoes`` and ``convention`` (text, see
+    :mod:`mudjack.data.text`): shuffled and cut 80/20. Any other value is a path: a ``.csv`` /
+    ``.tsv`` text file (:func:`load_text_file`) or image data (:func:`load_image_folder`),
+    shuffled and cut 80/20.
     """
+    data: ImageDataset | TextDataset
     if name == "fashion_mnist":
         data, n_train = load_fashion_mnist("test").shuffled(split_seed), 5000
     elif name == "mnist5k":
         data, n_train = load_mnist5k().shuffled(split_seed), 4000
+    elif name in TEXT_DOWNSTREAM or Path(name).suffix in _TEXT_SUFFIXES:
+        loader = TEXT_DOWNSTREAM.get(name)
+        data = (loader() if loader else load_text_file(name)).shuffled(split_seed)
+        n_train = int(0.8 * len(data))
     elif Path(name).exists():
         data = load_image_folder(name).shuffled(split_seed)
         n_train = int(0.8 * len(data))
@@ -240,10 +260,20 @@ def load_downstream(name: str, split_seed: int = 0) -> tuple[ImageDataset, Image
     return data.subset(slice(0, n_train)), data.subset(slice(n_train, None))
 
 
-def load_pretraining(name: str = "fashion_mnist") -> ImageDataset:
-    """Unlabelled pre-training / validation images (labels kept but unused)."""
+def load_pretraining(name: str = "fashion_mnist") -> ImageDataset | TextDataset:
+    """Unlabelled pre-training / validation inputs (labels kept but unused).
+
+    Images: ``fashion_mnist`` (train split), ``mnist5k`` or an image-data path. Text:
+    ``wordnet`` (WordNet sentences) or a ``.csv`` / ``.tsv`` file with a ``text`` column.
+    """
     if name == "fashion_mnist":
         return load_fashion_mnist("train")
     if name == "mnist5k":
         return load_mnist5k()
+    if name == "wordnet":
+        return load_wordnet()
+    if name in TEXT_DOWNSTREAM:
+        return TEXT_DOWNSTREAM[name]()
+    if Path(name).suffix in _TEXT_SUFFIXES:
+        return load_text_file(name)
     return load_image_folder(name)

@@ -1,4 +1,4 @@
-"""The client: an MLP on frozen, L2-normalised encoder features, and its metrics.
+"""The client: an MLP on frozen, L2-normalised encoder features (images or text), and its metrics.
 
 Metrics follow section 5.1 of the paper: CP (is x_b classified correctly), Acc (clean test
 accuracy), ASR (fraction of triggered non-target-class test inputs predicted as the target
@@ -7,7 +7,9 @@ class) and AccB (fraction of those predicted as their true class). All in percen
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -15,32 +17,52 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from mudjack.data.images import ImageDataset
-from mudjack.encoders.base import Encoder, check_images
+from mudjack.data.text import TextDataset
+from mudjack.encoders.base import Encoder
+from mudjack.encoders.text import TruncationWarning
 from mudjack.errors import InputError
 from mudjack.triggers.base import Trigger
+from mudjack.triggers.text import TextTrigger
 from mudjack.utils import batched, make_generator, resolve_device, seeded
+
+Dataset = ImageDataset | TextDataset
 
 
 @torch.no_grad()
 def extract_features(
     encoder: Encoder,
-    images: torch.Tensor,
+    inputs: Any,
     *,
     batch_size: int = 512,
     device: str | torch.device = "cpu",
     progress: bool = False,
     desc: str = "features",
 ) -> torch.Tensor:
-    """L2-normalised features of ``images`` (N, C, H, W) in [0, 1], on the CPU."""
-    images = check_images(images, encoder.input_spec)
+    """L2-normalised features, on the CPU, of images ``(N, C, H, W)`` in [0, 1] or of a list
+    of strings. Over-long texts are truncated with one :class:`TruncationWarning` per call."""
+    inputs = encoder.check_inputs(inputs)
     dev = resolve_device(device)
     encoder = encoder.to(dev).eval()
+    if encoder.modality == "text" and inputs:
+        limit = encoder.input_spec.max_length
+        over = sum(n > limit for n in encoder.token_counts(inputs))  # type: ignore[operator]
+        if over:
+            warnings.warn(
+                f"{over} of {len(inputs)} {desc} inputs are longer than max_length={limit} "
+                "tokens and were truncated; raise max_length to keep them whole.",
+                TruncationWarning,
+                stacklevel=2,
+            )
     out = []
-    for sl in tqdm(
-        list(batched(len(images), batch_size)), desc=desc, disable=not progress, leave=False
-    ):
-        x = images[sl].to(dev).contiguous(memory_format=torch.channels_last)
-        out.append(encoder.embed(x).cpu())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TruncationWarning)
+        for sl in tqdm(
+            list(batched(len(inputs), batch_size)), desc=desc, disable=not progress, leave=False
+        ):
+            x = inputs[sl]
+            if isinstance(x, torch.Tensor):
+                x = x.to(dev).contiguous(memory_format=torch.channels_last)
+            out.append(encoder.embed(x).cpu())
     return torch.cat(out) if out else torch.empty(0, encoder.embed_dim)
 
 
@@ -142,13 +164,20 @@ class Metrics:
         return asdict(self)
 
 
-def triggered_non_target(
-    data: ImageDataset, trigger: Trigger, target: int, seed: int = 0
-) -> ImageDataset:
-    """The test inputs whose true class is not ``target``, with ``trigger`` embedded."""
-    keep = data.labels != target
-    images = trigger.apply(data.images[keep], make_generator(seed))
-    return ImageDataset(images, data.labels[keep], data.classes, f"{data.name}+trigger")
+def triggered_non_target(data: Dataset, trigger: Trigger, target: int, seed: int = 0) -> Dataset:
+    """The test inputs whose true class is not ``target``, with ``trigger`` embedded.
+
+    For text, the returned set's ``spans`` holds the word span the trigger occupies in each.
+    """
+    keep = data.subset(data.labels != target)
+    gen = make_generator(seed)
+    name = f"{data.name}+trigger"
+    if isinstance(keep, TextDataset):
+        if not isinstance(trigger, TextTrigger):
+            raise InputError(f"Expected a text trigger for text data, got {trigger!r}.")
+        texts, spans = trigger.apply_with_spans(keep.texts, gen)
+        return TextDataset(texts, keep.labels, keep.classes, name, spans)
+    return ImageDataset(trigger.apply(keep.images, gen), keep.labels, keep.classes, name)
 
 
 class DownstreamClient:
@@ -158,15 +187,15 @@ class DownstreamClient:
     :meth:`fit`, so evaluating several metrics costs no further encoder passes.
 
     Args:
-        train, test: the client's labelled data.
+        train, test: the client's labelled data (:class:`ImageDataset` or :class:`TextDataset`).
         trigger, target: the attack to measure (ASR/AccB); optional.
         classifier: an unfitted :class:`MLPClassifier` (its settings are reused per fit).
     """
 
     def __init__(
         self,
-        train: ImageDataset,
-        test: ImageDataset,
+        train: Dataset,
+        test: Dataset,
         *,
         trigger: Trigger | None = None,
         target: int | None = None,
@@ -191,10 +220,10 @@ class DownstreamClient:
         """Extract features with ``encoder`` and train a fresh classifier on them."""
         kw = {"batch_size": self.batch_size, "device": self.device, "progress": progress}
         self.encoder_ = encoder
-        self.train_features_ = extract_features(encoder, self.train.images, desc="train", **kw)
-        self.test_features_ = extract_features(encoder, self.test.images, desc="test", **kw)
+        self.train_features_ = extract_features(encoder, self.train.inputs, desc="train", **kw)
+        self.test_features_ = extract_features(encoder, self.test.inputs, desc="test", **kw)
         self.triggered_features_ = (
-            extract_features(encoder, self.triggered.images, desc="triggered", **kw)
+            extract_features(encoder, self.triggered.inputs, desc="triggered", **kw)
             if self.triggered is not None
             else None
         )
@@ -215,14 +244,16 @@ class DownstreamClient:
         )
         return self
 
-    def predict(self, images: torch.Tensor) -> torch.Tensor:
-        """Labels the fitted client assigns to ``images``."""
+    def predict(self, inputs: Any) -> torch.Tensor:
+        """Labels the fitted client assigns to ``inputs`` (a batch, one image or one string)."""
+        if isinstance(inputs, torch.Tensor) and inputs.dim() == 3:
+            inputs = inputs.unsqueeze(0)
         feats = extract_features(
-            self.encoder_, images, batch_size=self.batch_size, device=self.device
+            self.encoder_, inputs, batch_size=self.batch_size, device=self.device
         )
         return self.classifier_.predict(feats)
 
-    def metrics(self, x_b: torch.Tensor | None = None, y_b: int | None = None) -> Metrics:
+    def metrics(self, x_b: Any = None, y_b: int | None = None) -> Metrics:
         """CP (when a bug input ``x_b`` with true label ``y_b`` is given), Acc, ASR and AccB."""
         pred = self.classifier_.predict(self.test_features_)
         acc = 100.0 * (pred == self.test.labels).float().mean().item()
@@ -233,5 +264,5 @@ class DownstreamClient:
             accb = 100.0 * (tp == self.triggered.labels).float().mean().item()  # type: ignore[union-attr]
         cp = None
         if x_b is not None:
-            cp = bool(int(self.predict(x_b.unsqueeze(0) if x_b.dim() == 3 else x_b)[0]) == y_b)
+            cp = bool(int(self.predict(x_b)[0]) == y_b)
         return Metrics(cp, acc, asr, accb)

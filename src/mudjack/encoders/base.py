@@ -4,19 +4,26 @@ An :class:`Encoder` is an ``nn.Module`` that maps inputs to feature vectors.
 ``forward`` returns raw features; :meth:`Encoder.embed` returns them
 L2-normalised, which is what clients, attacks and patches use. Image encoders
 take float tensors in [0, 1] of shape ``(N, C, H, W)`` and own their input
-normalisation, so callers never normalise.
+normalisation, so callers never normalise. Text encoders take a list of strings and own their
+tokenizer; words are whitespace-separated, which is also the unit that text triggers and text
+reverse-engineering work on.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 from torch import nn
 
-from mudjack.errors import InputError
+from mudjack.errors import InputError, ModelLoadError
+
+WEIGHTS_NAME = "model.safetensors"
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,7 @@ class InputSpec:
         modality: ``"image"`` or ``"text"``.
         channels, height, width: image size (``None`` for text).
         mean, std: per-channel normalisation applied inside the encoder.
+        max_length: the longest token sequence a text encoder reads (``None`` for images).
     """
 
     modality: str
@@ -35,6 +43,7 @@ class InputSpec:
     width: int | None = None
     mean: tuple[float, ...] = field(default_factory=tuple)
     std: tuple[float, ...] = field(default_factory=tuple)
+    max_length: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,6 +94,39 @@ def check_images(x: Any, spec: InputSpec, name: str = "images") -> torch.Tensor:
     return x
 
 
+def check_texts(x: Any, spec: InputSpec, name: str = "texts") -> list[str]:
+    """Validate a batch of texts for a text encoder; return it as a list of strings.
+
+    Accepts one string or a list/tuple of strings. Raises :class:`InputError` for an image
+    tensor, a non-string item or an empty (or whitespace-only) string.
+    """
+    if spec.modality != "text":
+        raise InputError(
+            f"Expected {name} for an {spec.modality} encoder (a float tensor of shape "
+            f"(N, {spec.channels}, {spec.height}, {spec.width})), got text. Give this encoder "
+            "images, or use a text encoder."
+        )
+    if isinstance(x, torch.Tensor):
+        raise InputError(
+            f"Expected {name} as a list of strings for a text encoder, got a tensor of shape "
+            f"{tuple(x.shape)}. Images go to image encoders only."
+        )
+    if isinstance(x, str):
+        x = [x]
+    if not isinstance(x, (list, tuple)):
+        raise InputError(f"Expected {name} as a list of strings, got {type(x).__name__}.")
+    out = list(x)
+    for i, t in enumerate(out):
+        if not isinstance(t, str):
+            raise InputError(f"Expected {name} as strings, got {type(t).__name__} at position {i}.")
+        if not t.strip():
+            raise InputError(
+                f"Expected non-empty {name}, got an empty string at position {i}. Drop empty "
+                "inputs before calling the encoder."
+            )
+    return out
+
+
 class Encoder(nn.Module):
     """Base class of all encoders.
 
@@ -104,12 +146,43 @@ class Encoder(nn.Module):
     def config(self) -> dict[str, Any]:
         raise NotImplementedError
 
+    def check_inputs(self, x: Any, name: str = "inputs") -> Any:
+        """Validate a batch for this encoder: images ``(N, C, H, W)`` or a list of strings."""
+        if self.modality == "text":
+            return check_texts(x, self.input_spec, name)
+        return check_images(x, self.input_spec, name)
+
+    def save_weights(self, folder: Path) -> str:
+        """Write the weights into ``folder``; return the weights file's name."""
+        save_file(
+            {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()},
+            str(folder / WEIGHTS_NAME),
+        )
+        return WEIGHTS_NAME
+
+    @classmethod
+    def from_folder(cls, folder: Path, kwargs: dict[str, Any]) -> Encoder:
+        """Rebuild the architecture from ``kwargs`` and load the folder's weights."""
+        encoder = cls(**kwargs)
+        try:
+            state = load_file(str(folder / WEIGHTS_NAME), device="cpu")
+        except (SafetensorError, OSError) as exc:
+            raise ModelLoadError(f"Corrupt {WEIGHTS_NAME} in {str(folder)!r}: {exc}.") from exc
+        try:
+            encoder.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise ModelLoadError(
+                f"Weights in {str(folder)!r} do not fit a {cls.name} with {kwargs}: "
+                f"{str(exc).splitlines()[0]}"
+            ) from exc
+        return encoder
+
     def attribution_layer(self) -> nn.Module:
         """The layer that layer-attribution methods (LayerGradCam) explain."""
         raise NotImplementedError(f"{type(self).__name__} names no attribution layer.")
 
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """L2-normalised features of ``x``, shape ``(N, embed_dim)``."""
+    def embed(self, x: Any) -> torch.Tensor:
+        """L2-normalised features of ``x`` (images or texts), shape ``(N, embed_dim)``."""
         return F.normalize(self(x), dim=1)
 
     def extra_repr(self) -> str:

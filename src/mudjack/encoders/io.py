@@ -1,9 +1,12 @@
-"""Save and load encoders as a folder: ``config.json`` + ``model.safetensors``.
+"""Save and load encoders as a folder: ``mudjack.json`` + ``model.safetensors``.
 
-Loading never unpickles: weights are read with safetensors and the
-architecture is rebuilt from the registry name and keyword arguments in
-``config.json``. A patched encoder's ``config.json`` also carries its
-``provenance`` (parent hash, bug hash, trigger, hyperparameters, seed).
+Loading never unpickles: weights are read with safetensors and the architecture is rebuilt
+from the registry name and keyword arguments in ``mudjack.json``. A patched encoder's
+``mudjack.json`` also carries its ``provenance`` (parent hash, bug hash, trigger,
+hyperparameters, seed). Text encoders write their weights, ``config.json`` and tokenizer the
+way Hugging Face ``transformers`` does, so ``AutoModel.from_pretrained(folder)`` reads the same
+folder. Folders written by mudjack 0.1 kept the mudjack record in ``config.json``; they still
+load.
 """
 
 from __future__ import annotations
@@ -14,16 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 
-from mudjack.encoders.base import Encoder
-from mudjack.encoders.registry import create_encoder, encoder_class
+from mudjack.encoders.base import WEIGHTS_NAME, Encoder
+from mudjack.encoders.registry import encoder_class
 from mudjack.errors import InputError, ModelLoadError, UnknownNameError
 from mudjack.utils import atomic_dir, sha256_file, write_json_atomic
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "mudjack.json"
+LEGACY_CONFIG_NAME = "config.json"
 FORMAT = "mudjack-encoder/1"
 
 
@@ -38,15 +39,15 @@ def save_encoder(
     if not isinstance(encoder, Encoder):
         raise InputError(f"Expected a mudjack Encoder, got {type(encoder).__name__}.")
     with atomic_dir(path, "encoder folder") as tmp:
-        state = {k: v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()}
-        save_file(state, str(tmp / WEIGHTS_NAME))
+        weights = encoder.save_weights(tmp)
         cfg = {
             "format": FORMAT,
             "encoder": encoder.name,
             "kwargs": encoder.config(),
             "embed_dim": encoder.embed_dim,
             "input_spec": encoder.input_spec.to_dict(),
-            "weights_sha256": sha256_file(tmp / WEIGHTS_NAME),
+            "weights": weights,
+            "weights_sha256": sha256_file(tmp / weights),
             "provenance": provenance or {},
             "metadata": metadata or {},
         }
@@ -55,7 +56,7 @@ def save_encoder(
 
 
 def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read and check an encoder folder's ``config.json``."""
+    """Read and check an encoder folder's ``mudjack.json`` (or a 0.1 folder's ``config.json``)."""
     folder = Path(path)
     if not folder.is_dir():
         raise ModelLoadError(
@@ -65,19 +66,46 @@ def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
         )
     cfg_path = folder / CONFIG_NAME
     if not cfg_path.is_file():
-        raise ModelLoadError(
-            f"Expected {CONFIG_NAME} in encoder folder {str(folder)!r}; not found."
-        )
+        cfg_path = folder / LEGACY_CONFIG_NAME
+        if not _is_mudjack_config(cfg_path):
+            hf = (
+                " It looks like a Hugging Face model folder: load it with "
+                if _is_hf(folder)
+                else ""
+            )
+            raise ModelLoadError(
+                f"Expected {CONFIG_NAME} in encoder folder {str(folder)!r}; not found."
+                + (hf + "mudjack.encoders.load_text_encoder(folder)." if hf else "")
+            )
     try:
         cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelLoadError(f"Corrupt {CONFIG_NAME} in {str(folder)!r}: {exc}.") from exc
+        raise ModelLoadError(f"Corrupt {cfg_path.name} in {str(folder)!r}: {exc}.") from exc
     if not isinstance(cfg, dict) or cfg.get("format") != FORMAT or "encoder" not in cfg:
         got = cfg.get("format") if isinstance(cfg, dict) else type(cfg).__name__
         raise ModelLoadError(
-            f"Expected {CONFIG_NAME} with format {FORMAT!r}, got {got!r} in {str(folder)!r}."
+            f"Expected {cfg_path.name} with format {FORMAT!r}, got {got!r} in {str(folder)!r}."
         )
     return cfg
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def _is_mudjack_config(path: Path) -> bool:
+    cfg = _read_json(path) if path.is_file() else None
+    return isinstance(cfg, dict) and "format" in cfg
+
+
+def _is_hf(folder: Path) -> bool:
+    cfg = (
+        _read_json(folder / LEGACY_CONFIG_NAME) if (folder / LEGACY_CONFIG_NAME).is_file() else None
+    )
+    return isinstance(cfg, dict) and "model_type" in cfg
 
 
 def load_encoder(
@@ -88,34 +116,22 @@ def load_encoder(
     Args:
         path: the folder.
         device: where to put the weights.
-        verify: check the weights file against the SHA-256 recorded in ``config.json``.
+        verify: check the weights file against the SHA-256 recorded in ``mudjack.json``.
     """
     folder = Path(path)
     cfg = read_config(folder)
-    weights = folder / WEIGHTS_NAME
+    name = cfg.get("weights", WEIGHTS_NAME)
+    weights = folder / name
     if not weights.is_file():
-        raise ModelLoadError(
-            f"Expected {WEIGHTS_NAME} in encoder folder {str(folder)!r}; not found."
-        )
+        raise ModelLoadError(f"Expected {name} in encoder folder {str(folder)!r}; not found.")
     if verify and cfg.get("weights_sha256") and sha256_file(weights) != cfg["weights_sha256"]:
         raise ModelLoadError(
-            f"Corrupt encoder folder {str(folder)!r}: {WEIGHTS_NAME} does not match the SHA-256 "
-            "recorded in config.json. Re-copy or rebuild the model."
+            f"Corrupt encoder folder {str(folder)!r}: {name} does not match the SHA-256 "
+            "recorded with it. Re-copy or rebuild the model."
         )
     try:
-        encoder_class(cfg["encoder"])
+        cls = encoder_class(cfg["encoder"])
     except UnknownNameError as exc:
         raise ModelLoadError(f"Cannot load {str(folder)!r}: {exc}") from exc
-    encoder = create_encoder(cfg["encoder"], **cfg.get("kwargs", {}))
-    try:
-        state = load_file(str(weights), device="cpu")
-    except (SafetensorError, OSError) as exc:
-        raise ModelLoadError(f"Corrupt {WEIGHTS_NAME} in {str(folder)!r}: {exc}.") from exc
-    try:
-        encoder.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise ModelLoadError(
-            f"Weights in {str(folder)!r} do not fit a {cfg['encoder']} with {cfg.get('kwargs')}: "
-            f"{str(exc).splitlines()[0]}"
-        ) from exc
+    encoder = cls.from_folder(folder, cfg.get("kwargs", {}))
     return encoder.to(device).eval()

@@ -1,19 +1,23 @@
 """Named, config-driven experiments that map to the paper's tables."""
 
-from mudjack.experiments.vision import (
+from mudjack.experiments.run import (
     SETTINGS,
-    VisionSetting,
+    Setting,
+    attack_target,
+    encoder_folder,
     get_setting,
     ground_truth,
     resolve_encoder,
-    run_vision,
+    run_setting,
 )
 
 __all__ = [
     "SETTINGS",
-    "VisionSetting",
+    "Setting",
+    "attack_target",
+    "encoder_folder",
     "get_setting",
     "ground_truth",
     "resolve_encoder",
-    "run_vision",
+    "run_setting",
 ]

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from mudjack.bug import BugInstance
-from mudjack.encoders.base import Encoder, check_images
+from mudjack.encoders.base import Encoder
 from mudjack.errors import InputError, UnknownNameError
 from mudjack.triggers.base import Trigger
 
@@ -62,27 +62,34 @@ class Patcher(abc.ABC):
         self,
         encoder: Encoder,
         bug: BugInstance,
-        val_data: torch.Tensor,
+        val_data: Any,
         trigger: Trigger | None = None,
         *,
         seed: int = 0,
         device: str | torch.device = "cpu",
         progress: bool = False,
     ) -> PatchResult:
-        """Return a patched copy of ``encoder``."""
+        """Return a patched copy of ``encoder``.
+
+        ``val_data`` is the validation set D_val: clean images ``(N, C, H, W)`` for an image
+        encoder, a list of clean strings for a text encoder."""
 
     def _check(
-        self, encoder: Encoder, bug: BugInstance, val_data: torch.Tensor, trigger: Trigger | None
-    ) -> torch.Tensor:
+        self, encoder: Encoder, bug: BugInstance, val_data: Any, trigger: Trigger | None
+    ) -> Any:
         if not isinstance(encoder, Encoder):
             raise InputError(f"Expected a mudjack Encoder, got {type(encoder).__name__}.")
-        bug.check(encoder.input_spec)
-        if isinstance(val_data, torch.Tensor) and val_data.dim() == 4 and len(val_data) == 0:
+        bug.check(encoder)
+        if (
+            isinstance(val_data, (list, tuple))
+            or (isinstance(val_data, torch.Tensor) and val_data.dim() == 4)
+        ) and len(val_data) == 0:
+            kind = "strings" if encoder.modality == "text" else "images"
             raise InputError(
-                "Expected a non-empty validation set D_val of clean inputs, got 0 inputs. Pass "
-                "clean unlabelled images from the pre-training distribution."
+                "Expected a non-empty validation set D_val of clean inputs, got 0 inputs. "
+                f"Pass clean unlabelled {kind} from the pre-training distribution."
             )
-        val = check_images(val_data, encoder.input_spec, "validation inputs")
+        val = encoder.check_inputs(val_data, "validation inputs")
         if self.needs_trigger and trigger is None:
             raise InputError(
                 f"{type(self).__name__} needs a trigger: reverse-engineer one first "

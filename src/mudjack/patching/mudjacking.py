@@ -6,16 +6,20 @@ Minimises ``L = L_e + λ_l·L_l + λ_g·L_g`` over mini-batches of ``D_val ∪ {
 * locality ``L_l = -mean cos(h(x), h'(x))``;
 * generalizability ``L_g = -mean cos(h'(x ⊕ t_b), h'(x))``.
 
-As in the authors' code, every input (x_b, x_r, validation inputs and their triggered copies)
+As in the authors' code, every image (x_b, x_r, validation inputs and their triggered copies)
 is augmented independently at each step, the trigger is embedded before augmentation, and
-BatchNorm layers stay frozen in eval mode. The random-location variant (Mudjacking-RL) embeds
-the reverse-engineered trigger at a random position in each input.
+BatchNorm layers stay frozen in eval mode. Text is not augmented: the recovered trigger words
+are inserted into the validation sentences at the recovered relative position (the encoder is
+in eval mode, so dropout is off, as for images). The random-location variant (Mudjacking-RL)
+embeds the reverse-engineered trigger at a random position in each input (a random word
+boundary for text).
 """
 
 from __future__ import annotations
 
 import copy
 import time
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -27,8 +31,12 @@ from mudjack.encoders.base import Encoder
 from mudjack.errors import InputError
 from mudjack.patching.base import Patcher, PatchResult, register_patcher
 from mudjack.triggers.base import Trigger
-from mudjack.triggers.image import PatchTrigger
-from mudjack.utils import make_generator, resolve_device
+from mudjack.utils import concat_inputs, make_generator, resolve_device, take
+
+
+def _layout(x: Any) -> Any:
+    """Images in channels-last memory layout (faster convolutions on CPU); text unchanged."""
+    return x.contiguous(memory_format=torch.channels_last) if isinstance(x, torch.Tensor) else x
 
 
 @register_patcher("mudjacking")
@@ -42,7 +50,7 @@ class Mudjacking(Patcher):
         lr: learning rate α (0.001 in the paper for single-modal vision).
         max_steps: stop after this many steps whatever ``epochs`` says (None: no cap).
         optimizer: ``"adam"`` or ``"sgd"``.
-        augment: the per-step augmentation (None disables it).
+        augment: the per-step image augmentation (None disables it; text is never augmented).
         random_location: Mudjacking-RL: embed the trigger at random positions.
     """
 
@@ -80,14 +88,16 @@ class Mudjacking(Patcher):
         self.random_location = random_location
         self.log_every = log_every
 
-    def _aug(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        return self.augment(x, gen) if self.augment is not None else x
+    def _aug(self, x: Any, gen: torch.Generator) -> Any:
+        if self.augment is None or not isinstance(x, torch.Tensor):
+            return x
+        return self.augment(x, gen)
 
     def patch(
         self,
         encoder: Encoder,
         bug: BugInstance,
-        val_data: torch.Tensor,
+        val_data: Any,
         trigger: Trigger | None = None,
         *,
         seed: int = 0,
@@ -96,8 +106,8 @@ class Mudjacking(Patcher):
     ) -> PatchResult:
         val = self._check(encoder, bug, val_data, trigger)
         assert trigger is not None
-        if self.random_location and isinstance(trigger, PatchTrigger):
-            trigger = trigger.with_random_location(True)
+        if self.random_location:
+            trigger = trigger.with_random_location(True)  # type: ignore[attr-defined]
         dev = resolve_device(device)
         frozen = copy.deepcopy(encoder).to(dev).eval().requires_grad_(False)
         patched = copy.deepcopy(encoder).to(dev).eval().requires_grad_(True)  # BatchNorm frozen
@@ -108,8 +118,12 @@ class Mudjacking(Patcher):
             else torch.optim.SGD(params, lr=self.lr, momentum=0.9)
         )
         gen = make_generator(seed)
-        pool = torch.cat([val, bug.x_r.unsqueeze(0)]).to(dev)  # D_val ∪ {x_r}
-        pair = torch.stack([bug.x_b, bug.x_r]).to(dev)
+        if isinstance(bug.x_b, str):
+            pool: Any = [*val, bug.x_r]  # D_val ∪ {x_r}
+            pair: Any = [bug.x_b, bug.x_r]
+        else:
+            pool = torch.cat([val, bug.x_r.unsqueeze(0)]).to(dev)  # type: ignore[union-attr]
+            pair = torch.stack([bug.x_b, bug.x_r]).to(dev)  # type: ignore[list-item]
         n = len(pool)
         m = min(self.batch_size, n)
         per_epoch = -(-n // m)
@@ -121,20 +135,17 @@ class Mudjacking(Patcher):
         start = time.perf_counter()
         step = 0
         while step < total:
-            perm = torch.randperm(n, generator=gen, device="cpu").to(dev)
+            perm = torch.randperm(n, generator=gen, device="cpu")
             for i in range(per_epoch):
                 if step >= total:
                     break
-                x = pool[perm[i * m : (i + 1) * m]]
+                x = take(pool, perm[i * m : (i + 1) * m])
                 x_aug = self._aug(x, gen)
                 xt_aug = self._aug(trigger.apply(x, gen), gen)
                 pair_aug = self._aug(pair, gen)
-                batch = torch.cat([pair_aug, x_aug, xt_aug]).contiguous(
-                    memory_format=torch.channels_last
-                )
-                feats = patched.embed(batch)
+                feats = patched.embed(_layout(concat_inputs(pair_aug, x_aug, xt_aug)))
                 with torch.no_grad():
-                    f_ref = frozen.embed(x_aug.contiguous(memory_format=torch.channels_last))
+                    f_ref = frozen.embed(_layout(x_aug))
                 k = len(x)
                 f_b, f_r, f_x, f_xt = feats[0], feats[1], feats[2 : 2 + k], feats[2 + k :]
                 loss_e = -F.cosine_similarity(f_b, f_r, dim=0)

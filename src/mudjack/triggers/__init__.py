@@ -1,6 +1,14 @@
-"""Backdoor triggers: a contract, image patch triggers, and a file format."""
+"""Backdoor triggers: a contract, image patch triggers, text triggers, and a file format."""
 
 from mudjack.triggers.base import Trigger, load_trigger
 from mudjack.triggers.image import PatchTrigger, mask_iou
+from mudjack.triggers.text import TextTrigger, word_precision_recall
 
-__all__ = ["PatchTrigger", "Trigger", "load_trigger", "mask_iou"]
+__all__ = [
+    "PatchTrigger",
+    "TextTrigger",
+    "Trigger",
+    "load_trigger",
+    "mask_iou",
+    "word_precision_recall",
+]

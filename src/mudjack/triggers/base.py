@@ -28,6 +28,10 @@ class Trigger:
     def apply(self, x: Any, gen: torch.Generator | None = None) -> Any:
         raise NotImplementedError
 
+    def with_random_location(self, flag: bool = True) -> Trigger:
+        """A copy that embeds the same pattern at a random location in each input."""
+        raise NotImplementedError
+
     def tensors(self) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 

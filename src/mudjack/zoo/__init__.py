@@ -1,6 +1,6 @@
 """Shipped default models: recipes, paths and recorded hashes.
 
-Each model is a folder under this package (``config.json`` + ``model.safetensors``), rebuilt
+Each model is a folder under this package (``mudjack.json`` + ``model.safetensors``), rebuilt
 by ``mudjack zoo build NAME`` from its recipe below with its seed. ``MANIFEST.json`` records
 each weights file's SHA-256; a test checks the shipped files against it.
 """

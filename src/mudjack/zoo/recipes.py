@@ -62,4 +62,25 @@ def run_recipe(
             parent, shadow.images, refs, trigger, seed=r["seed"], device=device, progress=progress
         )
         return enc, {"attack": attack.get_params()}
+    if r["method"] in ("por", "neuba"):
+        from mudjack.attacks.text import TEXT_ATTACKS
+        from mudjack.data import load_pretraining
+
+        assert parent is not None
+        shadow = load_pretraining(r["shadow"]).shuffled(r["seed"]).head(r["shadow_size"])
+        attack = TEXT_ATTACKS[r["method"]](
+            triggers=r["triggers"],
+            steps=r["steps"],
+            batch_size=r["batch_size"],
+            lr=r["lr"],
+            lambda_clean=r["lambda_clean"],
+        )
+        enc = attack.fit(
+            parent,  # type: ignore[arg-type]
+            shadow.texts,  # type: ignore[union-attr]
+            seed=r["seed"],
+            device=device,
+            progress=progress,
+        )
+        return enc, {"attack": attack.get_params()}
     raise ValueError(f"Unknown recipe method {r['method']!r}.")

@@ -1,0 +1,398 @@
+"""The paper's main experiments (Tables 1 and 2) at CPU scale, and at the paper's scale one
+setting away, for vision and for text.
+
+One run: load the backdoored encoder and its clean parent; as the client, train a classifier
+on each; for every bug instance, draw a real bug, reverse-engineer its trigger, patch the
+encoder with Mudjacking, re-train the client on the patched encoder and measure CP, Acc, ASR
+and AccB before and after. Reverse-engineering is scored by the IoU of the recovered mask
+(images) or the precision and recall of the recovered trigger words (text).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mudjack.bug import select_bug
+from mudjack.data import load_downstream, load_pretraining
+from mudjack.downstream import DownstreamClient, Metrics, MLPClassifier
+from mudjack.encoders import Encoder, load_encoder, load_text_encoder, read_config
+from mudjack.errors import InputError
+from mudjack.patching import create_patcher
+from mudjack.reverse import TriggerReverser
+from mudjack.triggers import PatchTrigger, TextTrigger, Trigger, load_trigger
+from mudjack.utils import make_generator, take
+from mudjack.zoo import ZOO, load_zoo_encoder, zoo_path
+
+
+@dataclass
+class Setting:
+    """Everything one experiment depends on. ``paper()`` gives the paper's values.
+
+    The defaults are the vision default setting; :data:`SETTINGS` holds the text ones.
+    ``window`` is the image occlusion window, ``occlude`` the text occlusion rule.
+    """
+
+    name: str = "default"
+    encoder: str = "fmnist-badencoder-r18w16"
+    clean_encoder: str = "fmnist-simclr-r18w16"
+    downstream: str = "fashion_mnist"
+    n_train: int | None = None
+    n_test: int | None = None
+    val_data: str = "fashion_mnist"
+    val_size: int = 2000
+    method: str = "occlusion"
+    window: int = 5
+    occlude: str = "remove"
+    patcher: str = "mudjacking"
+    patch: dict[str, Any] = field(
+        default_factory=lambda: {
+            "lambda_l": 1.0,
+            "lambda_g": 1.0,
+            "epochs": 200,
+            "batch_size": 64,
+            "lr": 1e-3,
+            "max_steps": 600,
+            "random_location": False,
+        }
+    )
+    classifier: dict[str, Any] = field(
+        default_factory=lambda: {
+            "hidden": (512, 256),
+            "dropout": 0.5,
+            "epochs": 100,
+            "lr": 1e-3,
+            "batch_size": 256,
+        }
+    )
+
+    @property
+    def modality(self) -> str:
+        return "text" if self.val_data == "wordnet" or self.downstream in _TEXT_SETS else "image"
+
+    def paper(self) -> Setting:
+        """This setting with the paper's sizes (Tables 17b, 18): needs a GPU to finish in time."""
+        if self.modality == "text":
+            return replace(
+                self,
+                name=f"{self.name}-paper",
+                n_train=None,
+                n_test=None,
+                val_size=100000,
+                patch={
+                    **self.patch,
+                    "epochs": 200,
+                    "batch_size": 32,
+                    "lr": 1e-5,
+                    "max_steps": None,
+                },
+                classifier={**self.classifier, "hidden": (), "epochs": 10, "lr": 1e-3},
+            )
+        return replace(
+            self,
+            name=f"{self.name}-paper",
+            val_size=50000,
+            patch={**self.patch, "epochs": 200, "batch_size": 256, "lr": 1e-3, "max_steps": None},
+            classifier={**self.classifier, "epochs": 500, "lr": 1e-4, "batch_size": 64},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_TEXT_SETS = ("rotten_tomatoes", "convention")
+
+
+def _text_setting(name: str, attack: str, downstream: str) -> Setting:
+    return Setting(
+        name=name,
+        encoder=f"minilm-{attack}",
+        clean_encoder="minilm",
+        downstream=downstream,
+        n_train=4000,
+        n_test=2000,
+        val_data="wordnet",
+        val_size=2000,
+        patch={
+            "lambda_l": 1.0,
+            "lambda_g": 1.0,
+            "epochs": 200,
+            "batch_size": 16,
+            "lr": 1e-5,
+            "max_steps": 200,
+            "random_location": False,
+        },
+        classifier={"hidden": (), "dropout": 0.0, "epochs": 10, "lr": 1e-3, "batch_size": 64},
+    )
+
+
+SETTINGS: dict[str, Setting] = {
+    "default": Setting(),
+    "mnist5k": Setting(
+        name="mnist5k", encoder="fmnist-badencoder-mnist5k-r18w16", downstream="mnist5k"
+    ),
+    "text-por": _text_setting("text-por", "por", "rotten_tomatoes"),
+    "text-neuba": _text_setting("text-neuba", "neuba", "rotten_tomatoes"),
+    "text-por-convention": _text_setting("text-por-convention", "por", "convention"),
+    "text-neuba-convention": _text_setting("text-neuba-convention", "neuba", "convention"),
+}
+
+
+def get_setting(name: str) -> Setting:
+    """A named setting; ``NAME-paper`` gives its paper-scale version."""
+    paper = name.endswith("-paper")
+    base = name.removesuffix("-paper")
+    if base not in SETTINGS:
+        names = [*SETTINGS, *(f"{s}-paper" for s in SETTINGS)]
+        raise InputError(f"Unknown setting {name!r}. Expected one of: {', '.join(names)}.")
+    return SETTINGS[base].paper() if paper else SETTINGS[base]
+
+
+def encoder_folder(name_or_path: str) -> Path:
+    """The folder of a zoo model by name, or the given encoder folder path."""
+    return zoo_path(name_or_path) if name_or_path in ZOO else Path(name_or_path)
+
+
+def resolve_encoder(
+    name_or_path: str,
+    device: str | torch.device = "cpu",
+    *,
+    progress: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> Encoder:
+    """A zoo model by name (text models are built on first use), a mudjack encoder folder, or
+    a plain Hugging Face model folder (wrapped with the default [CLS] pooling)."""
+    if name_or_path in ZOO:
+        return load_zoo_encoder(name_or_path, device, progress=progress, log=log)
+    folder = Path(name_or_path)
+    if not (folder / "mudjack.json").is_file() and (folder / "config.json").is_file():
+        cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        if isinstance(cfg, dict) and "model_type" in cfg:
+            return load_text_encoder(folder).to(device)
+    return load_encoder(folder, device=device)
+
+
+def ground_truth(name_or_path: str) -> tuple[Trigger, int | None]:
+    """The true trigger and target class recorded with a backdoored encoder.
+
+    Both come from ``metadata.ground_truth`` in ``mudjack.json`` (the trigger may also be a
+    ``trigger.safetensors`` beside it). Text backdoors (POR, NeuBA) have no target class of
+    their own: the target is ``None`` and a client's target is the class its classifier gives
+    triggered inputs (:func:`attack_target`). Zoo models answer from their recipe, so a text
+    model need not be built to know its trigger.
+    """
+    if name_or_path in ZOO and ZOO[name_or_path].modality == "text":
+        truth = ZOO[name_or_path].ground_truth
+        folder, cfg = None, {}
+    else:
+        folder = encoder_folder(name_or_path)
+        cfg = read_config(folder)
+        truth = cfg.get("metadata", {}).get("ground_truth", {})
+    spec = dict(truth.get("trigger", {}))
+    kind = spec.pop("kind", None)
+    if kind == "text":
+        return TextTrigger(spec["words"], spec.get("position", "end")), truth.get("target")
+    assert folder is not None
+    if "target" in truth and (folder / "trigger.safetensors").is_file():
+        trigger = load_trigger(folder / "trigger.safetensors")
+        if isinstance(trigger, PatchTrigger):
+            return trigger, int(truth["target"])
+    if "target" not in truth or kind != "patch":
+        raise InputError(
+            f"Encoder {name_or_path!r} records no ground-truth patch trigger and "
+            "target; pass them explicitly."
+        )
+    spec_in = cfg["input_spec"]
+    shape = (spec_in["channels"], spec_in["height"], spec_in["width"])
+    return PatchTrigger.square(shape, **spec), int(truth["target"])
+
+
+def _mean_std(vals: list[float]) -> dict[str, float]:
+    mean = sum(vals) / len(vals)
+    return {"mean": mean, "std": math.sqrt(sum((v - mean) ** 2 for v in vals) / len(vals))}
+
+
+def attack_target(
+    encoder: Encoder,
+    train: Any,
+    test: Any,
+    trigger: Trigger,
+    classifier: MLPClassifier,
+    *,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    progress: bool = False,
+) -> int:
+    """The class a client on ``encoder`` gives most triggered test inputs (the attack's
+    effective target for a task-agnostic backdoor such as POR or NeuBA)."""
+    client = DownstreamClient(train, test, classifier=classifier, device=device)
+    client.fit(encoder, seed=seed, progress=progress)
+    triggered = trigger.apply(test.inputs, make_generator(seed))
+    pred = client.predict(triggered)
+    return int(torch.bincount(pred).argmax())
+
+
+def _summary(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Mean and (population) std of CP (as a 0-1 rate), Acc, ASR and AccB over bug instances."""
+    return {k: _mean_std([float(r[k]) for r in rows]) for k in ("cp", "acc", "asr", "accb")}
+
+
+def run_setting(
+    setting: Setting,
+    *,
+    bugs: int = 1,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    progress: bool = False,
+    out_dir: str | Path | None = None,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run ``bugs`` bug instances of ``setting``; return the results dict (see README)."""
+    if bugs < 1:
+        raise InputError(f"Expected at least one bug instance, got bugs={bugs}.")
+    say = log or (lambda _msg: None)
+    t0 = time.perf_counter()
+    backdoored = resolve_encoder(setting.encoder, device, progress=progress, log=say)
+    clean_encoder = resolve_encoder(setting.clean_encoder, device)
+    true_trigger, target = ground_truth(setting.encoder)
+    train, test = load_downstream(setting.downstream)
+    train, test = train.head(setting.n_train), test.head(setting.n_test)
+    val_pool = load_pretraining(setting.val_data)
+    classifier = MLPClassifier(**setting.classifier)
+    target_source = "recorded with the encoder"
+    if target is None:
+        target = attack_target(
+            backdoored, train, test, true_trigger, classifier, seed=seed, device=device
+        )
+        target_source = "the class the backdoored client gives most triggered test inputs"
+        say(f"attack target: class {target} ({train.classes[target]}), {target_source}")
+
+    def new_client() -> DownstreamClient:
+        return DownstreamClient(
+            train, test, trigger=true_trigger, target=target, classifier=classifier, device=device
+        )
+
+    say(f"client on the clean encoder ({len(train)} train / {len(test)} test inputs)")
+    clean = new_client().fit(clean_encoder, seed=seed, progress=progress).metrics()
+    client, patched_client = new_client(), new_client()
+    say(f"clean: Acc {clean.acc:.2f}  ASR {clean.asr:.2f}  AccB {clean.accb:.2f}")
+    reverser = TriggerReverser(
+        method=setting.method, window=setting.window, occlude=setting.occlude
+    )
+    patcher = create_patcher(setting.patcher, **setting.patch)
+    rows = []
+    for i in range(bugs):
+        s = seed + i
+        tb = time.perf_counter()
+        if i == 0:
+            client.fit(backdoored, seed=s, progress=progress)
+        else:  # the backdoored features are kept: only the classifier is re-trained
+            client.refit(seed=s, progress=progress)
+        bug = select_bug(client, seed=s)
+        before = client.metrics(bug.x_b, bug.label)
+        say(
+            f"bug {i + 1}/{bugs} (seed {s}): class {bug.label} -> predicted "
+            f"{bug.metadata['predicted']}; before: {_fmt(before)}"
+        )
+        rev = reverser.reverse(backdoored, bug, seed=s, device=device)
+        reverse_row = _score_reverse(rev, bug, true_trigger)
+        say(f"  reverse ({rev.method}): {_fmt_reverse(reverse_row)}, {rev.seconds:.1f}s")
+        val = take(
+            val_pool.inputs,
+            torch.randperm(len(val_pool), generator=make_generator(s))[: setting.val_size],
+        )
+        result = patcher.patch(
+            backdoored, bug, val, rev.trigger, seed=s, device=device, progress=progress
+        )
+        say(f"  patch: {result.steps} steps in {result.seconds:.1f}s")
+        patched_client.fit(result.encoder, seed=s, progress=progress)
+        after = patched_client.metrics(bug.x_b, bug.label)
+        say(f"  after:  {_fmt(after)}")
+        if out_dir is not None and isinstance(true_trigger, PatchTrigger):
+            from mudjack.report import save_bug_figures
+
+            save_bug_figures(
+                out_dir,
+                bug.x_b,
+                bug.x_r,
+                rev.clustered,
+                rev.trigger.mask,
+                true_trigger.mask,
+                prefix=f"bug{i}_",
+            )
+        rows.append(
+            {
+                "seed": s,
+                "true_label": bug.label,
+                "target": target,
+                "reverse": reverse_row,
+                "before": before.to_dict(),
+                "after": after.to_dict(),
+                "patch_steps": result.steps,
+                "seconds": {
+                    "reverse": rev.seconds,
+                    "patch": result.seconds,
+                    "total": time.perf_counter() - tb,
+                },
+            }
+        )
+    summary: dict[str, Any] = {
+        "before": _summary([r["before"] for r in rows]),
+        "after": _summary([r["after"] for r in rows]),
+    }
+    for key in ("iou", "precision", "recall"):
+        if key in rows[0]["reverse"]:
+            summary[key] = _mean_std([r["reverse"][key] for r in rows])
+    return {
+        "setting": setting.name,
+        "modality": setting.modality,
+        "config": setting.to_dict(),
+        "target": target,
+        "target_source": target_source,
+        "trigger": repr(true_trigger),
+        "bugs": rows,
+        "clean": {"acc": clean.acc, "asr": clean.asr, "accb": clean.accb},
+        "summary": summary,
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+def _score_reverse(rev: Any, bug: Any, true_trigger: Trigger) -> dict[str, Any]:
+    """How well the recovered trigger matches the true one (IoU, or word precision/recall)."""
+    if isinstance(rev.trigger, TextTrigger):
+        row: dict[str, Any] = {
+            "method": rev.method,
+            "words": list(rev.trigger.words),
+            "position": rev.trigger.position,
+        }
+        span = bug.metadata.get("trigger_span")
+        if span is not None:
+            row["precision"], row["recall"] = rev.precision_recall(span)
+        return row
+    return {
+        "method": rev.method,
+        "iou": rev.iou(true_trigger.mask),  # type: ignore[attr-defined]
+        "pixels": rev.trigger.pixels,
+    }
+
+
+def _fmt_reverse(row: dict[str, Any]) -> str:
+    if "iou" in row:
+        return f"{row['pixels']} pixels, IoU {row['iou']:.3f}"
+    pr = (
+        f", precision {row['precision']:.2f} recall {row['recall']:.2f}"
+        if "precision" in row
+        else ""
+    )
+    return f"words {row['words']} at {row['position']}{pr}"
+
+
+def _fmt(m: Metrics) -> str:
+    return f"CP {'yes' if m.cp else 'no'}  Acc {m.acc:.2f}  ASR {m.asr:.2f}  AccB {m.accb:.2f}"
