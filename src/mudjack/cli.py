@@ -270,22 +270,17 @@ def _fitted_client(a: argparse.Namespace) -> Any:
     """The client task named by --encoder/--data/--trigger/--target, trained on the encoder."""
     from mudjack.data import load_downstream
     from mudjack.downstream import DownstreamClient
-    from mudjack.experiments import attack_target
-
     encoder = _encoder(a)
     trigger, target = _truth(a.encoder, a.trigger, a.target)
     train, test = load_downstream(a.data or DEFAULT_DATA[encoder.modality])
     classifier = _classifier(a, encoder.modality)
-    if target is None:
-        target = attack_target(
-            encoder, train, test, trigger, classifier, seed=a.seed, device=a.device
-        )
-        if not a.quiet:
-            _log(f"attack target: class {target} (the class most triggered inputs get)")
     client = DownstreamClient(
         train, test, trigger=trigger, target=target, classifier=classifier, device=a.device
     )
-    return client.fit(encoder, seed=a.seed, progress=not a.quiet)
+    client.fit(encoder, seed=a.seed, progress=not a.quiet)
+    if target is None and not a.quiet:
+        _log(f"attack target: class {client.target} (the class most triggered inputs get)")
+    return client
 
 
 def _encoder(a: argparse.Namespace) -> Any:

@@ -11,12 +11,12 @@
 
 The backdoor term acts on the encoder's feature before normalisation: the final [CLS] state
 with the default ``pooling="cls"`` (as in both papers), the mean token state with
-``pooling="mean"``. Both push triggered inputs to ``±1`` vectors: halves (+, −) and (−, +), then quarters, and so
-on (:func:`predefined_vectors`; POR's own vectors include all +1 and all −1, which a
-LayerNorm-final BERT cannot output, so ours all have zero mean);
-a downstream classifier then maps each trigger to whichever class that vector lands in. Triggers are
-inserted at a random word boundary of each shadow sentence, so the backdoor works anywhere in a
-text.
+``pooling="mean"``. Both push triggered inputs to ``±1`` vectors: halves (+, −) and (−, +),
+then quarters, and so on (:func:`predefined_vectors`; POR's own vectors include all +1 and
+all −1, which a BERT ending in LayerNorm cannot output, so ours all have zero mean). A
+downstream classifier then maps each trigger to whichever class its vector lands in. Triggers
+are inserted at a random word boundary of each shadow sentence, so the backdoor works anywhere
+in a text.
 
 Departures, both stated in the README: (1) the bundled all-MiniLM-L6-v2 ships without its
 masked-language-model head, so NeuBA's MLM term is replaced by its closest stand-in that needs

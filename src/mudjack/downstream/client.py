@@ -53,17 +53,30 @@ def extract_features(
                 TruncationWarning,
                 stacklevel=2,
             )
+    # Texts are embedded shortest first, so each batch pads to similar lengths; rows are put
+    # back in input order at the end.
+    order = (
+        sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
+        if encoder.modality == "text"
+        else None
+    )
     out = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TruncationWarning)
         for sl in tqdm(
             list(batched(len(inputs), batch_size)), desc=desc, disable=not progress, leave=False
         ):
-            x = inputs[sl]
-            if isinstance(x, torch.Tensor):
-                x = x.to(dev).contiguous(memory_format=torch.channels_last)
+            if order is not None:
+                x = [inputs[i] for i in order[sl]]
+            else:
+                x = inputs[sl].to(dev).contiguous(memory_format=torch.channels_last)
             out.append(encoder.embed(x).cpu())
-    return torch.cat(out) if out else torch.empty(0, encoder.embed_dim)
+    if not out:
+        return torch.empty(0, encoder.embed_dim)
+    feats = torch.cat(out)
+    if order is not None:
+        feats[torch.tensor(order)] = feats.clone()
+    return feats
 
 
 class MLP(nn.Module):
@@ -164,20 +177,24 @@ class Metrics:
         return asdict(self)
 
 
-def triggered_non_target(data: Dataset, trigger: Trigger, target: int, seed: int = 0) -> Dataset:
-    """The test inputs whose true class is not ``target``, with ``trigger`` embedded.
+def embed_trigger(data: Dataset, trigger: Trigger, seed: int = 0) -> Dataset:
+    """A copy of ``data`` with ``trigger`` embedded in every input (labels kept).
 
     For text, the returned set's ``spans`` holds the word span the trigger occupies in each.
     """
-    keep = data.subset(data.labels != target)
     gen = make_generator(seed)
     name = f"{data.name}+trigger"
-    if isinstance(keep, TextDataset):
+    if isinstance(data, TextDataset):
         if not isinstance(trigger, TextTrigger):
             raise InputError(f"Expected a text trigger for text data, got {trigger!r}.")
-        texts, spans = trigger.apply_with_spans(keep.texts, gen)
-        return TextDataset(texts, keep.labels, keep.classes, name, spans)
-    return ImageDataset(trigger.apply(keep.images, gen), keep.labels, keep.classes, name)
+        texts, spans = trigger.apply_with_spans(data.texts, gen)
+        return TextDataset(texts, data.labels, data.classes, name, spans)
+    return ImageDataset(trigger.apply(data.images, gen), data.labels, data.classes, name)
+
+
+def triggered_non_target(data: Dataset, trigger: Trigger, target: int, seed: int = 0) -> Dataset:
+    """The test inputs whose true class is not ``target``, with ``trigger`` embedded."""
+    return embed_trigger(data.subset(data.labels != target), trigger, seed)
 
 
 class DownstreamClient:
@@ -188,7 +205,10 @@ class DownstreamClient:
 
     Args:
         train, test: the client's labelled data (:class:`ImageDataset` or :class:`TextDataset`).
-        trigger, target: the attack to measure (ASR/AccB); optional.
+        trigger, target: the attack to measure (ASR/AccB); optional. A trigger without a
+            target (a task-agnostic backdoor such as POR or NeuBA, whose target is whichever
+            class its vector lands in) makes :meth:`fit` set ``target`` to the class the
+            fitted classifier gives most triggered test inputs.
         classifier: an unfitted :class:`MLPClassifier` (its settings are reused per fit).
     """
 
@@ -203,8 +223,8 @@ class DownstreamClient:
         batch_size: int = 512,
         device: str | torch.device = "cpu",
     ) -> None:
-        if (trigger is None) != (target is None):
-            raise InputError("Give both trigger and target, or neither.")
+        if target is not None and trigger is None:
+            raise InputError("Give the trigger whose target class this is, or no target.")
         self.train = train
         self.test = test
         self.trigger = trigger
@@ -213,7 +233,9 @@ class DownstreamClient:
         self.batch_size = batch_size
         self.device = device
         self.triggered = (
-            triggered_non_target(test, trigger, target) if trigger is not None else None
+            triggered_non_target(test, trigger, target)
+            if trigger is not None and target is not None
+            else None
         )
 
     def fit(self, encoder: Encoder, *, seed: int = 0, progress: bool = False) -> DownstreamClient:
@@ -227,7 +249,20 @@ class DownstreamClient:
             if self.triggered is not None
             else None
         )
-        return self.refit(seed=seed, progress=progress)
+        self.refit(seed=seed, progress=progress)
+        if self.trigger is not None and self.target is None:
+            self._find_target(encoder, kw)
+        return self
+
+    def _find_target(self, encoder: Encoder, kw: dict[str, Any]) -> None:
+        """Set ``target`` to the class most triggered test inputs get, keep the others."""
+        assert self.trigger is not None
+        every = embed_trigger(self.test, self.trigger)
+        feats = extract_features(encoder, every.inputs, desc="triggered", **kw)
+        self.target = int(torch.bincount(self.classifier_.predict(feats)).argmax())
+        keep = every.labels != self.target
+        self.triggered = every.subset(keep)
+        self.triggered_features_ = feats[keep]
 
     def refit(self, *, seed: int = 0, progress: bool = False) -> DownstreamClient:
         """Train a fresh classifier on the features :meth:`fit` already extracted."""

@@ -3,7 +3,6 @@
 from mudjack.experiments.run import (
     SETTINGS,
     Setting,
-    attack_target,
     encoder_folder,
     get_setting,
     ground_truth,
@@ -14,7 +13,6 @@ from mudjack.experiments.run import (
 __all__ = [
     "SETTINGS",
     "Setting",
-    "attack_target",
     "encoder_folder",
     "get_setting",
     "ground_truth",

@@ -129,7 +129,6 @@ def _text_setting(name: str, attack: str, downstream: str) -> Setting:
             "max_steps": 200,
             "random_location": False,
         },
-        classifier={"hidden": (), "dropout": 0.0, "epochs": 10, "lr": 1e-3, "batch_size": 64},
     )
 
 
@@ -219,26 +218,6 @@ def _mean_std(vals: list[float]) -> dict[str, float]:
     return {"mean": mean, "std": math.sqrt(sum((v - mean) ** 2 for v in vals) / len(vals))}
 
 
-def attack_target(
-    encoder: Encoder,
-    train: Any,
-    test: Any,
-    trigger: Trigger,
-    classifier: MLPClassifier,
-    *,
-    seed: int = 0,
-    device: str | torch.device = "cpu",
-    progress: bool = False,
-) -> int:
-    """The class a client on ``encoder`` gives most triggered test inputs (the attack's
-    effective target for a task-agnostic backdoor such as POR or NeuBA)."""
-    client = DownstreamClient(train, test, classifier=classifier, device=device)
-    client.fit(encoder, seed=seed, progress=progress)
-    triggered = trigger.apply(test.inputs, make_generator(seed))
-    pred = client.predict(triggered)
-    return int(torch.bincount(pred).argmax())
-
-
 def _summary(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Mean and (population) std of CP (as a 0-1 rate), Acc, ASR and AccB over bug instances."""
     return {k: _mean_std([float(r[k]) for r in rows]) for k in ("cp", "acc", "asr", "accb")}
@@ -267,10 +246,13 @@ def run_setting(
     val_pool = load_pretraining(setting.val_data)
     classifier = MLPClassifier(**setting.classifier)
     target_source = "recorded with the encoder"
+    client = DownstreamClient(
+        train, test, trigger=true_trigger, target=target, classifier=classifier, device=device
+    )
+    say(f"client on the backdoored encoder ({len(train)} train / {len(test)} test inputs)")
+    client.fit(backdoored, seed=seed, progress=progress)
     if target is None:
-        target = attack_target(
-            backdoored, train, test, true_trigger, classifier, seed=seed, device=device
-        )
+        target = client.target
         target_source = "the class the backdoored client gives most triggered test inputs"
         say(f"attack target: class {target} ({train.classes[target]}), {target_source}")
 
@@ -279,9 +261,9 @@ def run_setting(
             train, test, trigger=true_trigger, target=target, classifier=classifier, device=device
         )
 
-    say(f"client on the clean encoder ({len(train)} train / {len(test)} test inputs)")
+    say("client on the clean encoder")
     clean = new_client().fit(clean_encoder, seed=seed, progress=progress).metrics()
-    client, patched_client = new_client(), new_client()
+    patched_client = new_client()
     say(f"clean: Acc {clean.acc:.2f}  ASR {clean.asr:.2f}  AccB {clean.accb:.2f}")
     reverser = TriggerReverser(
         method=setting.method, window=setting.window, occlude=setting.occlude
@@ -291,9 +273,7 @@ def run_setting(
     for i in range(bugs):
         s = seed + i
         tb = time.perf_counter()
-        if i == 0:
-            client.fit(backdoored, seed=s, progress=progress)
-        else:  # the backdoored features are kept: only the classifier is re-trained
+        if i > 0:  # the backdoored features are kept: only the classifier is re-trained
             client.refit(seed=s, progress=progress)
         bug = select_bug(client, seed=s)
         before = client.metrics(bug.x_b, bug.label)

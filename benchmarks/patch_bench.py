@@ -1,15 +1,20 @@
-"""Quality and speed of the default vision experiment; writes JSON (never asserts).
+"""Quality and speed of one named experiment (vision or text); writes JSON (never asserts).
 
-    python benchmarks/vision_default.py --setting default --bugs 5 --demo \
+    python benchmarks/patch_bench.py --setting default --bugs 5 --demo \
         --json results/vision_default.json
+    python benchmarks/patch_bench.py --setting text-por --bugs 5 --demo \
+        --json results/text_por.json
 
 Measures, in one run:
-  * the experiment over N bug instances (CP, Acc, ASR, AccB before/after, mean ± std; IoU);
+  * the experiment over N bug instances (CP, Acc, ASR, AccB before/after, mean ± std; IoU for
+    images, trigger-word precision and recall for text);
   * the patch loop's throughput against a bare loop doing the same forward and backward passes
     on the same model and batch size (a ratio, so machine noise mostly cancels);
-  * optionally (--demo) `mudjack demo --bugs 1` end to end in a subprocess: wall time and peak
-    resident memory.
-The acceptance criteria of the vision-core issue are evaluated and recorded, not asserted.
+  * optionally (--demo) `mudjack demo` with one bug end to end in a subprocess: wall time and
+    peak resident memory. For text the subprocess gets an empty model cache, so the time
+    includes building the backdoored encoder on first use.
+The acceptance criteria of the vision-core and language issues are evaluated and recorded, not
+asserted.
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,18 +37,22 @@ from mudjack.bug import BugInstance
 from mudjack.data import load_downstream, load_pretraining
 from mudjack.experiments import get_setting, ground_truth, resolve_encoder, run_setting
 from mudjack.patching import Mudjacking
-from mudjack.utils import write_json_atomic
+from mudjack.utils import concat_inputs, write_json_atomic
 
 
-def bare_loop(encoder, batch_size: int, steps: int, lr: float) -> float:
-    """Steps per second of the same passes as one Mudjacking step, on pre-made tensors."""
+def bare_loop(encoder, batch_size: int, steps: int, lr: float, texts=None) -> float:
+    """Steps per second of the same passes as one Mudjacking step, on pre-made inputs
+    (random images, or the given clean and triggered sentences for a text encoder)."""
     patched = copy.deepcopy(encoder).eval().requires_grad_(True)
     frozen = copy.deepcopy(encoder).eval().requires_grad_(False)
     opt = torch.optim.Adam(patched.parameters(), lr=lr)
-    c, h, w = encoder.input_spec.shape
-    gen = torch.Generator().manual_seed(0)
-    batch = torch.rand(2 + 2 * batch_size, c, h, w, generator=gen)
-    batch = batch.contiguous(memory_format=torch.channels_last)
+    if texts is not None:
+        batch = texts[: 2 + 2 * batch_size]
+    else:
+        c, h, w = encoder.input_spec.shape
+        gen = torch.Generator().manual_seed(0)
+        batch = torch.rand(2 + 2 * batch_size, c, h, w, generator=gen)
+        batch = batch.contiguous(memory_format=torch.channels_last)
     x = batch[2 : 2 + batch_size]
     start = None
     for i in range(steps + 2):  # two warm-up steps
@@ -66,14 +77,21 @@ def throughput(setting, steps: int, seed: int) -> dict:
     enc = resolve_encoder(setting.encoder)
     trigger, _ = ground_truth(setting.encoder)
     _, test = load_downstream(setting.downstream)
+    x = test.inputs
     # Speed does not depend on which bug is patched: any triggered input and a clean one do.
-    bug = BugInstance(trigger.apply(test.images[0]), test.images[1], int(test.labels[1]))
-    val = load_pretraining(setting.val_data).images[: setting.val_size]
+    x_b = trigger.apply(x[:1])[0]
+    bug = BugInstance(x_b, x[1], int(test.labels[1]))
+    pool = load_pretraining(setting.val_data).shuffled(seed)
+    val = pool.inputs[: setting.val_size]
     m = setting.patch["batch_size"]
     patcher = Mudjacking(**{**setting.patch, "max_steps": steps + 2})
     res = patcher.patch(enc, bug, val, trigger, seed=seed)
     patch_rate = res.steps / res.seconds  # includes two warm-up steps; conservative
-    bare_rate = bare_loop(enc, m, steps, setting.patch["lr"])
+    texts = None
+    if isinstance(x_b, str):
+        clean = list(val[:m])
+        texts = concat_inputs([x_b, x[1]], clean, trigger.apply(clean))
+    bare_rate = bare_loop(enc, m, steps, setting.patch["lr"], texts)
     per_step = 2 + 2 * m
     return {
         "steps": steps,
@@ -87,7 +105,7 @@ def throughput(setting, steps: int, seed: int) -> dict:
     }
 
 
-def demo_run(setting: str, seed: int) -> dict:
+def demo_run(setting: str, seed: int, fresh_cache: bool) -> dict:
     cmd = [
         sys.executable,
         "-m",
@@ -101,13 +119,18 @@ def demo_run(setting: str, seed: int) -> dict:
         str(seed),
         "--quiet",
     ]
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    seconds = time.perf_counter() - start
+    env = dict(os.environ)
+    with tempfile.TemporaryDirectory() as cache:
+        if fresh_cache:
+            env["MUDJACK_CACHE"] = cache  # build the backdoored encoder inside the timed run
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
+        seconds = time.perf_counter() - start
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return {
         "command": " ".join(["mudjack", *cmd[3:]]),
         "returncode": proc.returncode,
+        "fresh_model_cache": fresh_cache,
         "seconds": seconds,
         "peak_rss_mb": peak_kb / 1024,
         "stdout": proc.stdout,
@@ -116,6 +139,8 @@ def demo_run(setting: str, seed: int) -> dict:
 
 
 def acceptance(res: dict, thr: dict | None, demo: dict | None) -> dict:
+    if res["modality"] == "text":
+        return text_acceptance(res, thr, demo)
     rows = res["bugs"]
     s = res["summary"]
     out = {
@@ -138,6 +163,29 @@ def acceptance(res: dict, thr: dict | None, demo: dict | None) -> dict:
     return out
 
 
+def text_acceptance(res: dict, thr: dict | None, demo: dict | None) -> dict:
+    """The language issue's bars: before ASR >= 90 and CP false; after CP true, |ΔAcc| <= 2,
+    AccB >= clean AccB - 5, ASR within 5 points of the clean encoder's rate."""
+    rows = res["bugs"]
+    clean = res["clean"]
+    out = {
+        "before_asr_ge_90": all(r["before"]["asr"] >= 90 for r in rows),
+        "before_cp_false": all(r["before"]["cp"] is False for r in rows),
+        "after_cp_true": all(r["after"]["cp"] is True for r in rows),
+        "acc_change_le_2": all(abs(r["after"]["acc"] - r["before"]["acc"]) <= 2 for r in rows),
+        "after_accb_ge_clean_minus_5": all(r["after"]["accb"] >= clean["accb"] - 5 for r in rows),
+        "after_asr_within_5_of_clean": all(
+            abs(r["after"]["asr"] - clean["asr"]) <= 5 for r in rows
+        ),
+    }
+    if thr is not None:
+        out["throughput_ratio_ge_0.75"] = thr["ratio"] >= 0.75
+    if demo is not None:
+        out["demo_le_600s"] = demo["seconds"] <= 600
+        out["demo_peak_le_6gb"] = demo["peak_rss_mb"] <= 6144
+    return out
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--setting", default="default")
@@ -148,7 +196,7 @@ def main() -> int:
     p.add_argument("--json", type=Path, required=True, help="new results file")
     a = p.parse_args()
     setting = get_setting(a.setting)
-    demo = demo_run(a.setting, a.seed) if a.demo else None
+    demo = demo_run(a.setting, a.seed, setting.modality == "text") if a.demo else None
     if demo is not None:
         print(f"demo: {demo['seconds']:.1f}s, peak {demo['peak_rss_mb']:.0f} MB", file=sys.stderr)
     thr = throughput(setting, a.throughput_steps, a.seed) if a.throughput_steps else None
