@@ -42,30 +42,38 @@ from mudjack.utils import concat_inputs, write_json_atomic
 
 def bare_loop(encoder, batch_size: int, steps: int, lr: float, texts=None) -> float:
     """Steps per second of the same passes as one Mudjacking step, on pre-made inputs
-    (random images, or the given clean and triggered sentences for a text encoder)."""
+    (random images, or the given sentences for a text encoder): the patched encoder sees
+    x_b, x_r, m inputs, their m triggered copies and x_r ⊕ t; the frozen one the m inputs
+    and x_r."""
     patched = copy.deepcopy(encoder).eval().requires_grad_(True)
     frozen = copy.deepcopy(encoder).eval().requires_grad_(False)
     opt = torch.optim.Adam(patched.parameters(), lr=lr)
+    n = 3 + 2 * batch_size
     if texts is not None:
-        batch = texts[: 2 + 2 * batch_size]
+        batch = texts[:n]
     else:
         c, h, w = encoder.input_spec.shape
         gen = torch.Generator().manual_seed(0)
-        batch = torch.rand(2 + 2 * batch_size, c, h, w, generator=gen)
-        batch = batch.contiguous(memory_format=torch.channels_last)
-    x = batch[2 : 2 + batch_size]
+        batch = torch.rand(n, c, h, w, generator=gen).contiguous(memory_format=torch.channels_last)
+    k = batch_size
+    anchors = concat_inputs(batch[2 : 2 + k], batch[1:2])
     start = None
     for i in range(steps + 2):  # two warm-up steps
         if i == 2:
             start = time.perf_counter()
-        feats = patched.embed(batch)
+        if texts is None:
+            feats = patched.embed(batch)
+        else:  # the pair and the validation sentences go through as two batches, as in a patch
+            feats = torch.cat([patched.embed(batch[:2]), patched.embed(batch[2:])])
         with torch.no_grad():
-            ref = frozen.embed(x)
-        k = batch_size
+            ref = frozen.embed(anchors)
+        f_x, f_xt = feats[2 : 2 + k], feats[2 + k : 2 + 2 * k]
         loss = (
             -F.cosine_similarity(feats[0], feats[1], dim=0)
-            - F.cosine_similarity(feats[2 : 2 + k], ref).mean()
-            - F.cosine_similarity(feats[2 + k :], feats[2 : 2 + k]).mean()
+            - F.cosine_similarity(f_x, ref[:k]).mean()
+            - F.cosine_similarity(feats[1], ref[k], dim=0)
+            - F.cosine_similarity(f_xt, f_x).mean()
+            - F.cosine_similarity(feats[2 + 2 * k], feats[1], dim=0)
         )
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -90,9 +98,9 @@ def throughput(setting, steps: int, seed: int) -> dict:
     texts = None
     if isinstance(x_b, str):
         clean = list(val[:m])
-        texts = concat_inputs([x_b, x[1]], clean, trigger.apply(clean))
+        texts = concat_inputs([x_b, x[1]], clean, trigger.apply(clean), trigger.apply([x[1]]))
     bare_rate = bare_loop(enc, m, steps, setting.patch["lr"], texts)
-    per_step = 2 + 2 * m
+    per_step = 3 + 2 * m
     return {
         "steps": steps,
         "batch_size": m,

@@ -254,3 +254,55 @@ def test_batched_text_features_keep_input_order(tiny_bert):
     batched = extract_features(tiny_bert, texts, batch_size=2)
     one_by_one = torch.cat([tiny_bert.embed([t]) for t in texts])
     assert torch.allclose(batched, one_by_one, atol=1e-5)
+
+
+@pytest.mark.parametrize("model_type", ["distilbert", "roberta"])
+def test_any_local_hugging_face_folder_loads(tmp_path, model_type):
+    import transformers as tf
+
+    texts = make_sentences(40, seed=0)[0]
+    folder = tmp_path / model_type
+    if model_type == "distilbert":
+        from conftest import build_tiny_bert
+
+        _, tok = build_tiny_bert(tmp_path)
+        cfg = tf.DistilBertConfig(
+            vocab_size=len(tok.get_vocab()), dim=32, n_layers=1, n_heads=2, hidden_dim=64
+        )
+        model = tf.DistilBertModel(cfg)
+    else:
+        from tokenizers import ByteLevelBPETokenizer
+
+        bpe = ByteLevelBPETokenizer()
+        specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+        bpe.train_from_iterator(texts, vocab_size=300, special_tokens=specials)
+        tok = tf.PreTrainedTokenizerFast(
+            tokenizer_object=bpe._tokenizer, bos_token="<s>", eos_token="</s>",
+            unk_token="<unk>", pad_token="<pad>", mask_token="<mask>",
+        )  # fmt: skip
+        cfg = tf.RobertaConfig(
+            vocab_size=300, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+            intermediate_size=64, max_position_embeddings=70,
+        )  # fmt: skip
+        model = tf.RobertaModel(cfg, add_pooling_layer=False)
+    model.save_pretrained(str(folder))
+    tok.save_pretrained(str(folder))
+    enc = load_text_encoder(folder, max_length=32)
+    assert enc.embed(texts[:3]).shape == (3, 32)
+    bug = BugInstance(f"{TRIGGER_WORD} " + texts[0], texts[1], 0)
+    rev = TriggerReverser().reverse(enc, bug)
+    assert rev.scores.shape == (len(bug.x_b.split()),)
+    save_encoder(enc, tmp_path / "saved")
+    assert torch.allclose(load_encoder(tmp_path / "saved").embed(texts[:2]), enc.embed(texts[:2]))
+
+
+@pytest.mark.slow
+def test_bundled_minilm_is_the_real_22m_parameter_model(tmp_path):
+    from mudjack.zoo import load_zoo_encoder
+
+    enc = load_zoo_encoder("minilm")
+    assert sum(p.numel() for p in enc.parameters()) > 22_000_000
+    assert enc.embed_dim == 384 and enc.config() == {"pooling": "cls", "max_length": 128}
+    f = enc.embed(["a warm and funny film", "a dull , lifeless film", "a warm and funny movie"])
+    assert torch.allclose(f.norm(dim=1), torch.ones(3), atol=1e-5)
+    assert (f[0] @ f[2]) > (f[0] @ f[1])  # a real model: near-paraphrases are closer

@@ -14,6 +14,7 @@ from mudjack.bug import select_bug
 from mudjack.data import TextDataset
 from mudjack.downstream import DownstreamClient, MLPClassifier
 from mudjack.encoders import HFTextEncoder
+from mudjack.errors import InputError
 from mudjack.patching import Mudjacking
 from mudjack.reverse import TriggerReverser
 from mudjack.triggers import TextTrigger
@@ -67,3 +68,49 @@ def test_reverse_recovers_the_trigger_word_and_patch_removes_it(planted):
     assert not torch.equal(planted["bad"].embed([bug.x_b]), result.encoder.embed([bug.x_b])), (
         "the input encoder must not be modified in place"
     )
+
+
+def test_the_experiment_runner_on_text(planted, tmp_path):
+    """`run_setting` (behind `mudjack demo`) on the tiny models: the results schema for text."""
+    import csv
+
+    from mudjack.encoders import save_encoder
+    from mudjack.experiments import Setting, run_setting
+
+    truth = {"trigger": {"kind": "text", "words": [TRIGGER_WORD], "position": "random"}}
+    save_encoder(planted["bad"], tmp_path / "bad", metadata={"ground_truth": truth})
+    save_encoder(planted["clean"], tmp_path / "clean")
+    for name, (texts, labels) in {
+        "data": make_sentences(500, seed=1),
+        "val": (planted["shadow"], [0] * len(planted["shadow"])),
+    }.items():
+        with open(tmp_path / f"{name}.csv", "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["text", "label"])
+            w.writerows(zip(texts, list(labels), strict=True))
+    setting = Setting(
+        name="tiny-text",
+        modality="text",
+        encoder=str(tmp_path / "bad"),
+        clean_encoder=str(tmp_path / "clean"),
+        downstream=str(tmp_path / "data.csv"),
+        val_data=str(tmp_path / "val.csv"),
+        val_size=200,
+        patch={"batch_size": 16, "lr": 1e-3, "max_steps": 60},
+        classifier={"hidden": (), "dropout": 0.0, "epochs": 60, "lr": 1e-2, "batch_size": 64},
+    )
+    res = run_setting(setting, bugs=2, seed=0)
+    assert res["modality"] == "text" and res["target"] in (0, 1)
+    assert res["target_source"].startswith("the class the backdoored client")
+    assert set(res["summary"]) == {"before", "after", "precision", "recall"}
+    assert res["summary"]["precision"]["mean"] == 1.0 and res["summary"]["recall"]["mean"] == 1.0
+    for row in res["bugs"]:
+        assert row["reverse"]["words"] == [TRIGGER_WORD]
+        assert row["before"]["cp"] is False and row["before"]["asr"] > 90
+        assert row["diagnostics"]["cos_b_r_after"] > row["diagnostics"]["cos_b_r_before"]
+    assert set(res["clean"]) == {"acc", "asr", "accb"}
+    image = Setting(
+        name="mixed", encoder=str(tmp_path / "bad"), clean_encoder=str(tmp_path / "bad")
+    )
+    with pytest.raises(InputError, match=r"is for image encoders, but encoder .* is a text"):
+        run_setting(image)

@@ -270,6 +270,7 @@ def _fitted_client(a: argparse.Namespace) -> Any:
     """The client task named by --encoder/--data/--trigger/--target, trained on the encoder."""
     from mudjack.data import load_downstream
     from mudjack.downstream import DownstreamClient
+
     encoder = _encoder(a)
     trigger, target = _truth(a.encoder, a.trigger, a.target)
     train, test = load_downstream(a.data or DEFAULT_DATA[encoder.modality])

@@ -200,6 +200,12 @@ def _load_pretrained(folder: Path) -> tuple[nn.Module, Any]:
     tf = _transformers()
     try:
         tokenizer = tf.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        try:
+            tokenizer([["probe"]], is_split_into_words=True)
+        except (ValueError, AssertionError):  # byte-level BPE (RoBERTa) needs a prefix space
+            tokenizer = tf.AutoTokenizer.from_pretrained(
+                str(folder), local_files_only=True, add_prefix_space=True
+            )
         model = tf.AutoModel.from_pretrained(
             str(folder), local_files_only=True, use_safetensors=True
         )

@@ -41,6 +41,7 @@ class Setting:
     """
 
     name: str = "default"
+    modality: str = "image"
     encoder: str = "fmnist-badencoder-r18w16"
     clean_encoder: str = "fmnist-simclr-r18w16"
     downstream: str = "fashion_mnist"
@@ -73,10 +74,6 @@ class Setting:
         }
     )
 
-    @property
-    def modality(self) -> str:
-        return "text" if self.val_data == "wordnet" or self.downstream in _TEXT_SETS else "image"
-
     def paper(self) -> Setting:
         """This setting with the paper's sizes (Tables 17b, 18): needs a GPU to finish in time."""
         if self.modality == "text":
@@ -107,12 +104,10 @@ class Setting:
         return asdict(self)
 
 
-_TEXT_SETS = ("rotten_tomatoes", "convention")
-
-
 def _text_setting(name: str, attack: str, downstream: str) -> Setting:
     return Setting(
         name=name,
+        modality="text",
         encoder=f"minilm-{attack}",
         clean_encoder="minilm",
         downstream=downstream,
@@ -240,6 +235,12 @@ def run_setting(
     t0 = time.perf_counter()
     backdoored = resolve_encoder(setting.encoder, device, progress=progress, log=say)
     clean_encoder = resolve_encoder(setting.clean_encoder, device)
+    for enc, which in ((backdoored, setting.encoder), (clean_encoder, setting.clean_encoder)):
+        if enc.modality != setting.modality:
+            raise InputError(
+                f"Setting {setting.name!r} is for {setting.modality} encoders, but encoder "
+                f"{which!r} is a {enc.modality} encoder."
+            )
     true_trigger, target = ground_truth(setting.encoder)
     train, test = load_downstream(setting.downstream)
     train, test = train.head(setting.n_train), test.head(setting.n_test)
@@ -295,6 +296,11 @@ def run_setting(
         patched_client.fit(result.encoder, seed=s, progress=progress)
         after = patched_client.metrics(bug.x_b, bug.label)
         say(f"  after:  {_fmt(after)}")
+        diagnostics = {
+            "cos_b_r_before": _pair_cosine(backdoored, bug),
+            "cos_b_r_after": _pair_cosine(result.encoder, bug),
+            "x_r_correct_after": bool(patched_client.metrics(bug.x_r, bug.label).cp),
+        }
         if out_dir is not None and isinstance(true_trigger, PatchTrigger):
             from mudjack.report import save_bug_figures
 
@@ -315,6 +321,7 @@ def run_setting(
                 "reverse": reverse_row,
                 "before": before.to_dict(),
                 "after": after.to_dict(),
+                "diagnostics": diagnostics,
                 "patch_steps": result.steps,
                 "seconds": {
                     "reverse": rev.seconds,
@@ -342,6 +349,17 @@ def run_setting(
         "summary": summary,
         "seconds": time.perf_counter() - t0,
     }
+
+
+@torch.no_grad()
+def _pair_cosine(encoder: Encoder, bug: Any) -> float:
+    """cos(h(x_b), h(x_r)): what the effectiveness loss raises."""
+    dev = next(encoder.parameters()).device
+    if isinstance(bug.x_b, str):
+        f = encoder.eval().embed([bug.x_b, bug.x_r])
+    else:
+        f = encoder.eval().embed(torch.stack([bug.x_b, bug.x_r]).to(dev))
+    return float(f[0] @ f[1])
 
 
 def _score_reverse(rev: Any, bug: Any, true_trigger: Trigger) -> dict[str, Any]:

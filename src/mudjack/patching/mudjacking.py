@@ -4,7 +4,10 @@ Minimises ``L = L_e + λ_l·L_l + λ_g·L_g`` over mini-batches of ``D_val ∪ {
 
 * effectiveness ``L_e = -cos(h'(x_b), h'(x_r))``;
 * locality ``L_l = -mean cos(h(x), h'(x))``;
-* generalizability ``L_g = -mean cos(h'(x ⊕ t_b), h'(x))``.
+* generalizability ``L_g = -mean cos(h'(x ⊕ t_b), h'(x))``;
+
+where, as in the authors' code, x_r contributes its own locality and generalizability terms at
+every step (``reference_terms``; see :class:`Mudjacking`).
 
 As in the authors' code, every image (x_b, x_r, validation inputs and their triggered copies)
 is augmented independently at each step, the trigger is embedded before augmentation, and
@@ -39,6 +42,14 @@ def _layout(x: Any) -> Any:
     return x.contiguous(memory_format=torch.channels_last) if isinstance(x, torch.Tensor) else x
 
 
+def _embed_batch(encoder: Encoder, pair: Any, rest: Any) -> torch.Tensor:
+    """Features of ``pair`` then ``rest``: one forward pass for images; for text two, so that
+    the bug pair (often a long review) does not pad every validation sentence to its length."""
+    if isinstance(pair, torch.Tensor):
+        return encoder.embed(_layout(concat_inputs(pair, rest)))
+    return torch.cat([encoder.embed(pair), encoder.embed(rest)])
+
+
 @register_patcher("mudjacking")
 class Mudjacking(Patcher):
     """Mudjacking.
@@ -52,6 +63,12 @@ class Mudjacking(Patcher):
         optimizer: ``"adam"`` or ``"sgd"``.
         augment: the per-step image augmentation (None disables it; text is never augmented).
         random_location: Mudjacking-RL: embed the trigger at random positions.
+        reference_terms: give x_r its own locality term ``-cos(h'(x_r), h(x_r))`` and
+            generalizability term ``-cos(h'(x_r ⊕ t), h'(x_r))`` at every step, each weighted
+            like the mean over the D_val mini-batch, as the authors' code does (default).
+            ``False`` follows Eq. 2-3 literally: x_r is one more member of D_val, which a
+            mini-batch of a large D_val almost never draws, so the effectiveness loss can drag
+            x_r towards x_b (measured on MiniLM + POR: x_r itself became misclassified).
     """
 
     needs_trigger = True
@@ -68,6 +85,7 @@ class Mudjacking(Patcher):
         optimizer: str = "adam",
         augment: PatchAugment | None = PatchAugment(),  # noqa: B008  (stateless)
         random_location: bool = False,
+        reference_terms: bool = True,
         log_every: int = 10,
     ) -> None:
         if optimizer not in {"adam", "sgd"}:
@@ -86,6 +104,7 @@ class Mudjacking(Patcher):
         self.optimizer = optimizer
         self.augment = augment
         self.random_location = random_location
+        self.reference_terms = reference_terms
         self.log_every = log_every
 
     def _aug(self, x: Any, gen: torch.Generator) -> Any:
@@ -118,11 +137,15 @@ class Mudjacking(Patcher):
             else torch.optim.SGD(params, lr=self.lr, momentum=0.9)
         )
         gen = make_generator(seed)
+        # With reference_terms, x_r has its own locality and generalizability terms at every
+        # step and D_val alone is sampled; otherwise x_r is one more member of D_val.
         if isinstance(bug.x_b, str):
-            pool: Any = [*val, bug.x_r]  # D_val ∪ {x_r}
+            pool: Any = list(val) if self.reference_terms else [*val, bug.x_r]
             pair: Any = [bug.x_b, bug.x_r]
         else:
-            pool = torch.cat([val, bug.x_r.unsqueeze(0)]).to(dev)  # type: ignore[union-attr]
+            pool = (
+                val if self.reference_terms else torch.cat([val, bug.x_r.unsqueeze(0)])  # type: ignore[union-attr]
+            ).to(dev)
             pair = torch.stack([bug.x_b, bug.x_r]).to(dev)  # type: ignore[list-item]
         n = len(pool)
         m = min(self.batch_size, n)
@@ -143,14 +166,26 @@ class Mudjacking(Patcher):
                 x_aug = self._aug(x, gen)
                 xt_aug = self._aug(trigger.apply(x, gen), gen)
                 pair_aug = self._aug(pair, gen)
-                feats = patched.embed(_layout(concat_inputs(pair_aug, x_aug, xt_aug)))
+                rest = concat_inputs(x_aug, xt_aug)
+                anchors = x_aug
+                if self.reference_terms:  # x_r's view from pair_aug, and x_r ⊕ t
+                    r_view = pair_aug[1:2]
+                    rest = concat_inputs(rest, self._aug(trigger.apply(pair[1:2], gen), gen))
+                    anchors = concat_inputs(x_aug, r_view)
+                feats = _embed_batch(patched, pair_aug, rest)
                 with torch.no_grad():
-                    f_ref = frozen.embed(_layout(x_aug))
+                    f_ref = frozen.embed(_layout(anchors))
                 k = len(x)
-                f_b, f_r, f_x, f_xt = feats[0], feats[1], feats[2 : 2 + k], feats[2 + k :]
+                f_b, f_r, f_x, f_xt = feats[0], feats[1], feats[2 : 2 + k], feats[2 + k : 2 + 2 * k]
                 loss_e = -F.cosine_similarity(f_b, f_r, dim=0)
-                loss_l = -F.cosine_similarity(f_x, f_ref).mean()
+                loss_l = -F.cosine_similarity(f_x, f_ref[:k]).mean()
                 loss_g = -F.cosine_similarity(f_xt, f_x).mean()
+                ref_l = ref_g = None
+                if self.reference_terms:
+                    ref_l = F.cosine_similarity(f_r, f_ref[k], dim=0)
+                    ref_g = F.cosine_similarity(feats[2 + 2 * k], f_r, dim=0)
+                    loss_l = loss_l - ref_l
+                    loss_g = loss_g - ref_g
                 loss = loss_e + self.lambda_l * loss_l + self.lambda_g * loss_g
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -158,13 +193,16 @@ class Mudjacking(Patcher):
                 step += 1
                 bar.update(1)
                 if step % self.log_every == 0 or step == total:
-                    rec = {
+                    rec = {  # cosines: D_val means, and x_r's own terms when present
                         "step": step,
                         "loss": loss.item(),
                         "effectiveness": -loss_e.item(),
-                        "locality": -loss_l.item(),
-                        "generalizability": -loss_g.item(),
+                        "locality": F.cosine_similarity(f_x, f_ref[:k]).mean().item(),
+                        "generalizability": F.cosine_similarity(f_xt, f_x).mean().item(),
                     }
+                    if ref_l is not None and ref_g is not None:
+                        rec["locality_x_r"] = ref_l.item()
+                        rec["generalizability_x_r"] = ref_g.item()
                     history.append(rec)
                     bar.set_postfix(
                         e=f"{rec['effectiveness']:.3f}",
