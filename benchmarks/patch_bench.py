@@ -197,7 +197,7 @@ def text_acceptance(res: dict, thr: dict | None, demo: dict | None) -> dict:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--setting", default="default")
-    p.add_argument("--bugs", type=int, default=5)
+    p.add_argument("--bugs", type=int, default=5, help="bug instances (0: speed only)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--throughput-steps", type=int, default=20)
     p.add_argument("--demo", action="store_true", help="also time `mudjack demo --bugs 1`")
@@ -210,6 +210,12 @@ def main() -> int:
     thr = throughput(setting, a.throughput_steps, a.seed) if a.throughput_steps else None
     if thr is not None:
         print(f"throughput ratio {thr['ratio']:.3f}", file=sys.stderr)
+    if a.bugs == 0:  # speed only
+        res = {"setting": setting.name, "config": setting.to_dict(), "throughput": thr}
+        res["torch"] = {"version": torch.__version__, "threads": torch.get_num_threads()}
+        write_json_atomic(a.json, res)
+        print(json.dumps(thr, indent=1))
+        return 0
     res = run_setting(
         setting, bugs=a.bugs, seed=a.seed, log=lambda m: print(m, file=sys.stderr, flush=True)
     )

@@ -62,7 +62,7 @@ def test_text_provider_workflow(workspace, capsys):
     code, out, err = run(
         capsys, "patch", "--encoder", w / "bad", "--bug", w / "bug", "--val", w / "shadow.csv",
         "--val-size", 200, "--trigger", w / "trigger.safetensors", "--batch-size", 16,
-        "--lr", 1e-3, "--max-steps", 60, "--out", w / "patched", *common,
+        "--lr", 1e-3, "--max-steps", 150, "--out", w / "patched", *common,
     )  # fmt: skip
     assert code == 0, err
     cfg = json.loads((w / "patched" / "mudjack.json").read_text())
