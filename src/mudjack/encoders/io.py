@@ -70,7 +70,7 @@ def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
         if not _is_mudjack_config(cfg_path):
             hf = (
                 " It looks like a Hugging Face model folder: load it with "
-                if _is_hf(folder)
+                if is_hf_folder(folder)
                 else ""
             )
             raise ModelLoadError(
@@ -101,7 +101,8 @@ def _is_mudjack_config(path: Path) -> bool:
     return isinstance(cfg, dict) and "format" in cfg
 
 
-def _is_hf(folder: Path) -> bool:
+def is_hf_folder(folder: Path) -> bool:
+    """Does ``folder`` hold a Hugging Face model config (and no mudjack record)?"""
     cfg = (
         _read_json(folder / LEGACY_CONFIG_NAME) if (folder / LEGACY_CONFIG_NAME).is_file() else None
     )

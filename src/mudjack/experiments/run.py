@@ -10,7 +10,6 @@ and AccB before and after. Reverse-engineering is scored by the IoU of the recov
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from mudjack.bug import select_bug
 from mudjack.data import load_downstream, load_pretraining
 from mudjack.downstream import DownstreamClient, Metrics, MLPClassifier
 from mudjack.encoders import Encoder, load_encoder, load_text_encoder, read_config
+from mudjack.encoders.io import is_hf_folder
 from mudjack.errors import InputError
 from mudjack.patching import create_patcher
 from mudjack.reverse import TriggerReverser
@@ -166,10 +166,8 @@ def resolve_encoder(
     if name_or_path in ZOO:
         return load_zoo_encoder(name_or_path, device, progress=progress, log=log)
     folder = Path(name_or_path)
-    if not (folder / "mudjack.json").is_file() and (folder / "config.json").is_file():
-        cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-        if isinstance(cfg, dict) and "model_type" in cfg:
-            return load_text_encoder(folder).to(device)
+    if not (folder / "mudjack.json").is_file() and is_hf_folder(folder):
+        return load_text_encoder(folder).to(device)
     return load_encoder(folder, device=device)
 
 
