@@ -147,50 +147,36 @@ def demo_run(setting: str, seed: int, fresh_cache: bool) -> dict:
 
 
 def acceptance(res: dict, thr: dict | None, demo: dict | None) -> dict:
-    if res["modality"] == "text":
-        return text_acceptance(res, thr, demo)
-    rows = res["bugs"]
-    s = res["summary"]
+    """The issue's bars, recorded not asserted. Vision: |ΔAcc| <= 1.5, ASR <= 5, IoU >= 0.5,
+    patch <= 120 s, demo <= 300 s / 4 GB. Text: |ΔAcc| <= 2, ASR within 5 points of the clean
+    encoder's rate, demo <= 600 s / 6 GB. Both: before ASR >= 90 and CP false, after CP true,
+    AccB >= clean AccB - 5, throughput ratio >= 0.75."""
+    text = res["modality"] == "text"
+    rows, clean = res["bugs"], res["clean"]
+    max_dacc = 2 if text else 1.5
     out = {
         "before_asr_ge_90": all(r["before"]["asr"] >= 90 for r in rows),
         "before_cp_false": all(r["before"]["cp"] is False for r in rows),
         "after_cp_true": all(r["after"]["cp"] is True for r in rows),
-        "acc_change_le_1.5": all(abs(r["after"]["acc"] - r["before"]["acc"]) <= 1.5 for r in rows),
-        "after_asr_le_5": all(r["after"]["asr"] <= 5 for r in rows),
-        "after_accb_ge_clean_minus_5": all(
-            r["after"]["accb"] >= res["clean"]["accb"] - 5 for r in rows
+        f"acc_change_le_{max_dacc}": all(
+            abs(r["after"]["acc"] - r["before"]["acc"]) <= max_dacc for r in rows
         ),
-        "mean_iou_ge_0.5": s["iou"]["mean"] >= 0.5,
-        "patch_le_120s": all(r["seconds"]["patch"] <= 120 for r in rows),
-    }
-    if thr is not None:
-        out["throughput_ratio_ge_0.75"] = thr["ratio"] >= 0.75
-    if demo is not None:
-        out["demo_le_300s"] = demo["seconds"] <= 300
-        out["demo_peak_le_4gb"] = demo["peak_rss_mb"] <= 4096
-    return out
-
-
-def text_acceptance(res: dict, thr: dict | None, demo: dict | None) -> dict:
-    """The language issue's bars: before ASR >= 90 and CP false; after CP true, |ΔAcc| <= 2,
-    AccB >= clean AccB - 5, ASR within 5 points of the clean encoder's rate."""
-    rows = res["bugs"]
-    clean = res["clean"]
-    out = {
-        "before_asr_ge_90": all(r["before"]["asr"] >= 90 for r in rows),
-        "before_cp_false": all(r["before"]["cp"] is False for r in rows),
-        "after_cp_true": all(r["after"]["cp"] is True for r in rows),
-        "acc_change_le_2": all(abs(r["after"]["acc"] - r["before"]["acc"]) <= 2 for r in rows),
         "after_accb_ge_clean_minus_5": all(r["after"]["accb"] >= clean["accb"] - 5 for r in rows),
-        "after_asr_within_5_of_clean": all(
-            abs(r["after"]["asr"] - clean["asr"]) <= 5 for r in rows
-        ),
     }
+    if text:
+        out["after_asr_within_5_of_clean"] = all(
+            abs(r["after"]["asr"] - clean["asr"]) <= 5 for r in rows
+        )
+    else:
+        out["after_asr_le_5"] = all(r["after"]["asr"] <= 5 for r in rows)
+        out["mean_iou_ge_0.5"] = res["summary"]["iou"]["mean"] >= 0.5
+        out["patch_le_120s"] = all(r["seconds"]["patch"] <= 120 for r in rows)
     if thr is not None:
         out["throughput_ratio_ge_0.75"] = thr["ratio"] >= 0.75
     if demo is not None:
-        out["demo_le_600s"] = demo["seconds"] <= 600
-        out["demo_peak_le_6gb"] = demo["peak_rss_mb"] <= 6144
+        limit_s, limit_mb = (600, 6144) if text else (300, 4096)
+        out[f"demo_le_{limit_s}s"] = demo["seconds"] <= limit_s
+        out[f"demo_peak_le_{limit_mb // 1024}gb"] = demo["peak_rss_mb"] <= limit_mb
     return out
 
 
