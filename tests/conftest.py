@@ -6,6 +6,16 @@ import numpy as np
 import pytest
 import torch
 
+from mudjack import (
+    BadEncoder,
+    BugInstance,
+    DownstreamClient,
+    MLPClassifier,
+    PatchTrigger,
+    SimCLR,
+    select_bug,
+)
+from mudjack.attacks import select_reference_inputs
 from mudjack.data import ImageDataset
 from mudjack.encoders import create_encoder
 
@@ -35,6 +45,41 @@ def tiny_encoder():
 def random_images():
     gen = torch.Generator().manual_seed(0)
     return torch.rand(32, 1, 8, 8, generator=gen)
+
+
+@pytest.fixture(scope="session")
+def planted(digits):
+    """A tiny encoder with a BadEncoder trigger planted on the digits (target class 0)."""
+    data = digits.shuffled(0)
+    train, test = data.subset(slice(0, 1200)), data.subset(slice(1200, None))
+    torch.manual_seed(0)
+    clean = create_encoder("tiny_cnn", width=8, in_channels=1, image_size=8, embed_dim=16)
+    SimCLR(epochs=10, batch_size=128).fit(clean, train.images, seed=0)
+    trigger = PatchTrigger.square((1, 8, 8), size=2)
+    refs = select_reference_inputs(train, 0, 3, seed=0)
+    bad = BadEncoder(epochs=30, batch_size=128).fit(clean, train.images, refs, trigger, seed=0)
+    client = DownstreamClient(
+        train,
+        test,
+        trigger=trigger,
+        target=0,
+        classifier=MLPClassifier(hidden=(64,), epochs=50, lr=1e-3, batch_size=128),
+    )
+    return train, bad, trigger, client
+
+
+def bugs_with_clean_reference(client, n):
+    """Real bugs whose x_r is x_b's own clean source (when the client gets that right), so the
+    planted trigger is the only difference between the two and the true mask is the answer."""
+    found = []
+    for seed in range(50):
+        bug = select_bug(client, seed=seed)
+        source = client.test.images[bug.metadata["test_index_b"]]
+        if int(client.predict(source.unsqueeze(0))[0]) == bug.label:
+            found.append(BugInstance(bug.x_b, source, bug.label, bug.metadata))
+        if len(found) == n:
+            return found
+    raise AssertionError("too few bug instances with a correctly classified clean source")
 
 
 # --- text: a tiny BERT and a synthetic two-class corpus ---------------------------------------

@@ -239,21 +239,33 @@ def select_bug(
         raise InputError("Expected a client with a trigger and target to draw a backdoor bug.")
     gen = make_generator(seed)
     trig_pred = client.classifier_.predict(client.triggered_features_)
+    labels = client.test.labels
+    clean_pred = client.classifier_.predict(client.test_features_)
+    sources = torch.nonzero(labels != client.target).flatten()  # row k of triggered
     hit = torch.nonzero(trig_pred == client.target).flatten()
     if len(hit) == 0:
         raise InputError(
             "The client classifies no triggered input as the target class: no bug "
             "to draw (is the encoder backdoored for this task?)."
         )
-    i = int(hit[torch.randint(len(hit), (1,), generator=gen)])
+    # A bug needs an x_r: keep the hits whose class has a correctly classified clean input
+    # other than the hit's own source (on a real task every class has; then all hits stay).
+    y_hit = client.triggered.labels[hit]
+    correct = torch.bincount(labels[clean_pred == labels], minlength=int(labels.max()) + 1)
+    own = (clean_pred[sources[hit]] == y_hit).long()
+    usable = hit[correct[y_hit] - own >= 1]
+    if len(usable) == 0:
+        raise InputError(
+            f"None of the {len(hit)} triggered inputs the client gets wrong has a correctly "
+            "classified clean test input of its class to use as x_r; train the client longer "
+            "or give it more test data."
+        )
+    i = int(usable[torch.randint(len(usable), (1,), generator=gen)])
     y = int(client.triggered.labels[i])
     trig_in, test_in = client.triggered.inputs, client.test.inputs
-    clean_pred = client.classifier_.predict(client.test_features_)
-    source = torch.nonzero(client.test.labels != client.target).flatten()[i]
-    ok = torch.nonzero((client.test.labels == y) & (clean_pred == y)).flatten()
+    source = sources[i]
+    ok = torch.nonzero((labels == y) & (clean_pred == y)).flatten()
     ok = ok[ok != source]
-    if len(ok) == 0:
-        raise InputError(f"No correctly classified clean test input of class {y} to use as x_r.")
     j = int(ok[torch.randint(len(ok), (1,), generator=gen)])
     meta: dict[str, Any] = {
         "predicted": int(trig_pred[i]),

@@ -227,6 +227,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="new encoder folder")
     _common(p)
 
+    p = sub.add_parser(
+        "reproduce",
+        help="run the paper's tables (ours beside the paper's numbers)",
+        description="Run named experiments, each mapping to a table of the paper, and write "
+        "NAME.json, NAME.md (our mean ± std beside the paper's numbers) and an index README.md "
+        "into --out. `mudjack reproduce --list` names them; `all` runs every one.",
+    )
+    p.add_argument("names", nargs="*", metavar="NAME", help="experiment names, or all")
+    p.add_argument("--list", action="store_true", help="list the experiments and exit")
+    p.add_argument("--quick", action="store_true", help="smoke-test sizes (one seed, a few steps)")
+    p.add_argument("--seeds", type=int, help="bug instances per setting (default: per experiment)")
+    p.add_argument(
+        "--out", type=Path, default=Path("results"), help="output folder (default: results)"
+    )
+    _common(p)
+
     p = sub.add_parser("zoo", help="list or rebuild the shipped models")
     p.add_argument("action", choices=["list", "build"])
     p.add_argument("name", nargs="?", help="model to build")
@@ -589,6 +605,54 @@ def _attack_text(a: argparse.Namespace, clean: Any) -> int:
     return 0
 
 
+def cmd_reproduce(a: argparse.Namespace) -> int:
+    from mudjack.errors import InputError
+    from mudjack.experiments.reproduce import (
+        EXPERIMENTS,
+        check_outputs,
+        get_experiment,
+        run_experiment,
+        write_outputs,
+    )
+
+    if a.list:
+        for name, exp in EXPERIMENTS.items():
+            settings = ", ".join(part.setting for part in exp.parts)
+            arms = ", ".join(arm.label for part in exp.parts for arm in part.arms)
+            print(f"{name}: {exp.title}\n  setting {settings}; rows: {arms}")
+        return 0
+    if not a.names:
+        raise InputError(
+            "Expected experiment names or `all` after `mudjack reproduce` "
+            "(see `mudjack reproduce --list`)."
+        )
+    names = list(EXPERIMENTS) if a.names == ["all"] else a.names
+    for name in names:  # fail on a bad name or a foreign file before running anything
+        get_experiment(name)
+        check_outputs(a.out, name)
+    for name in names:
+        torch.manual_seed(a.seed)
+        flags = [
+            *(["--quick"] if a.quick else []),
+            *([f"--seeds {a.seeds}"] if a.seeds else []),
+            *([f"--seed {a.seed}"] if a.seed else []),
+        ]
+        command = " ".join(["mudjack reproduce", name, *flags])
+        t = time.perf_counter()
+        results = run_experiment(
+            name,
+            seeds=a.seeds,
+            seed=a.seed,
+            quick=a.quick,
+            device=a.device,
+            progress=not a.quiet,
+            log=None if a.quiet else _log,
+        )
+        paths = write_outputs(results, a.out, command)
+        print(f"{name}: {time.perf_counter() - t:.0f}s -> {', '.join(str(p) for p in paths)}")
+    return 0
+
+
 def cmd_zoo(a: argparse.Namespace) -> int:
     from mudjack.zoo import ZOO, build_zoo_model, manifest, zoo_path
 
@@ -629,6 +693,7 @@ COMMANDS = {
     "evaluate": cmd_evaluate,
     "pretrain": cmd_pretrain,
     "attack": cmd_attack,
+    "reproduce": cmd_reproduce,
     "zoo": cmd_zoo,
 }
 

@@ -1,5 +1,16 @@
-"""The client side: classifiers on frozen features and the paper's metrics."""
+"""The client side: classifiers on frozen features, the paper's metrics, and the client-side
+patching baselines (section 5.3)."""
 
+from mudjack.downstream.baselines import (
+    AILancet,
+    Beagle,
+    ClientFineTune,
+    ClientFineTuneTrain,
+    ClientPatcher,
+    ClientPatchResult,
+    create_client_patcher,
+    list_client_patchers,
+)
 from mudjack.downstream.client import (
     MLP,
     DownstreamClient,
@@ -11,9 +22,17 @@ from mudjack.downstream.client import (
 
 __all__ = [
     "MLP",
+    "AILancet",
+    "Beagle",
+    "ClientFineTune",
+    "ClientFineTuneTrain",
+    "ClientPatchResult",
+    "ClientPatcher",
     "DownstreamClient",
     "MLPClassifier",
     "Metrics",
+    "create_client_patcher",
     "extract_features",
+    "list_client_patchers",
     "triggered_non_target",
 ]

@@ -279,25 +279,37 @@ class DownstreamClient:
         )
         return self
 
-    def predict(self, inputs: Any) -> torch.Tensor:
-        """Labels the fitted client assigns to ``inputs`` (a batch, one image or one string)."""
+    def features(self, inputs: Any, desc: str = "features") -> torch.Tensor:
+        """Features of ``inputs`` (a batch, one image or one string) from the fitted encoder."""
+        if not hasattr(self, "encoder_"):
+            raise InputError("This client has no encoder yet; call fit(encoder) first.")
         if isinstance(inputs, torch.Tensor) and inputs.dim() == 3:
             inputs = inputs.unsqueeze(0)
-        feats = extract_features(
-            self.encoder_, inputs, batch_size=self.batch_size, device=self.device
+        return extract_features(
+            self.encoder_, inputs, batch_size=self.batch_size, device=self.device, desc=desc
         )
-        return self.classifier_.predict(feats)
 
-    def metrics(self, x_b: Any = None, y_b: int | None = None) -> Metrics:
-        """CP (when a bug input ``x_b`` with true label ``y_b`` is given), Acc, ASR and AccB."""
-        pred = self.classifier_.predict(self.test_features_)
+    def predict(self, inputs: Any, classifier: MLPClassifier | None = None) -> torch.Tensor:
+        """Labels the fitted client (or ``classifier``, on the same features) assigns to
+        ``inputs``."""
+        return (classifier or self.classifier_).predict(self.features(inputs))
+
+    def metrics(
+        self, x_b: Any = None, y_b: int | None = None, *, classifier: MLPClassifier | None = None
+    ) -> Metrics:
+        """CP (when a bug input ``x_b`` with true label ``y_b`` is given), Acc, ASR and AccB.
+
+        ``classifier`` measures another classifier on this client's features (a client-side
+        patch f' of the fitted one) instead of the fitted classifier."""
+        clf = classifier or self.classifier_
+        pred = clf.predict(self.test_features_)
         acc = 100.0 * (pred == self.test.labels).float().mean().item()
         asr = accb = float("nan")
         if self.triggered_features_ is not None and len(self.triggered_features_):
-            tp = self.classifier_.predict(self.triggered_features_)
+            tp = clf.predict(self.triggered_features_)
             asr = 100.0 * (tp == self.target).float().mean().item()
             accb = 100.0 * (tp == self.triggered.labels).float().mean().item()  # type: ignore[union-attr]
         cp = None
         if x_b is not None:
-            cp = bool(int(self.predict(x_b)[0]) == y_b)
+            cp = bool(int(self.predict(x_b, clf)[0]) == y_b)
         return Metrics(cp, acc, asr, accb)

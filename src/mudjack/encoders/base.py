@@ -181,6 +181,11 @@ class Encoder(nn.Module):
         """The layer that layer-attribution methods (LayerGradCam) explain."""
         raise NotImplementedError(f"{type(self).__name__} names no attribution layer.")
 
+    def pruning_layer(self) -> tuple[nn.Module, nn.Module]:
+        """The convolution and its BatchNorm whose output channels Fine-Pruning may remove
+        (channels that feed no residual connection)."""
+        raise NotImplementedError(f"{type(self).__name__} names no pruning layer.")
+
     def embed(self, x: Any) -> torch.Tensor:
         """L2-normalised features of ``x`` (images or texts), shape ``(N, embed_dim)``."""
         return F.normalize(self(x), dim=1)

@@ -93,6 +93,10 @@ class ResNet18(Encoder):
     def attribution_layer(self) -> nn.Module:
         return self.stages[-1]
 
+    def pruning_layer(self) -> tuple[nn.Conv2d, nn.BatchNorm2d]:
+        block = self.stages[-1][-1]
+        return block.conv1, block.bn1
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = (x - self._mean) / self._std
         x = self.stages(self.stem(x))
@@ -135,6 +139,9 @@ class TinyCNN(Encoder):
 
     def attribution_layer(self) -> nn.Module:
         return self.net[3]
+
+    def pruning_layer(self) -> tuple[nn.Conv2d, nn.BatchNorm2d]:
+        return self.net[3], self.net[4]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net((x - 0.5) / 0.5)

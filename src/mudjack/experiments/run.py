@@ -216,6 +216,159 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     return {k: _mean_std([float(r[k]) for r in rows]) for k in ("cp", "acc", "asr", "accb")}
 
 
+@dataclass
+class Draw:
+    """One bug instance of a prepared setting: the bug, the client's metrics before patching,
+    the reverse-engineered trigger and its score, and the validation set for this seed."""
+
+    seed: int
+    bug: Any
+    before: Metrics
+    reverse: Any
+    reverse_row: dict[str, Any]
+    val: Any
+
+
+class Prepared:
+    """A setting with its encoders, data and clients loaded, ready to draw bug instances and
+    to measure patched encoders (or patched classifiers) the same way for every method.
+
+    Build with :func:`prepare`. ``client`` is the client on the backdoored encoder;
+    ``clean`` the clean encoder's client metrics (the reference for ASR and AccB)."""
+
+    def __init__(
+        self,
+        setting: Setting,
+        *,
+        seed: int = 0,
+        device: str | torch.device = "cpu",
+        progress: bool = False,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.setting = setting
+        self.device = device
+        self.progress = progress
+        self.say = log or (lambda _msg: None)
+        say = self.say
+        self.backdoored = resolve_encoder(setting.encoder, device, progress=progress, log=say)
+        self.clean_encoder = resolve_encoder(setting.clean_encoder, device)
+        for enc, which in (
+            (self.backdoored, setting.encoder),
+            (self.clean_encoder, setting.clean_encoder),
+        ):
+            if enc.modality != setting.modality:
+                raise InputError(
+                    f"Setting {setting.name!r} is for {setting.modality} encoders, but encoder "
+                    f"{which!r} is a {enc.modality} encoder."
+                )
+        self.true_trigger, target = ground_truth(setting.encoder)
+        train, test = load_downstream(setting.downstream)
+        self.train, self.test = train.head(setting.n_train), test.head(setting.n_test)
+        self.val_pool = load_pretraining(setting.val_data)
+        self.classifier = MLPClassifier(**setting.classifier)
+        self.target_source = "recorded with the encoder"
+        self.target = target
+        self.client = DownstreamClient(
+            self.train,
+            self.test,
+            trigger=self.true_trigger,
+            target=target,
+            classifier=self.classifier,
+            device=device,
+        )
+        say(
+            f"client on the backdoored encoder ({len(self.train)} train / "
+            f"{len(self.test)} test inputs)"
+        )
+        self.client.fit(self.backdoored, seed=seed, progress=progress)
+        self.fit_seed = seed
+        if self.target is None:
+            self.target = self.client.target
+            self.target_source = "the class the backdoored client gives most triggered test inputs"
+            say(
+                f"attack target: class {self.target} ({self.train.classes[self.target]}), "
+                f"{self.target_source}"
+            )
+        say("client on the clean encoder")
+        clean = self.new_client().fit(self.clean_encoder, seed=seed, progress=progress).metrics()
+        self.clean = {"acc": clean.acc, "asr": clean.asr, "accb": clean.accb}
+        say(f"clean: Acc {clean.acc:.2f}  ASR {clean.asr:.2f}  AccB {clean.accb:.2f}")
+        self.reverser = TriggerReverser(
+            method=setting.method, window=setting.window, occlude=setting.occlude
+        )
+        self._measuring = self.new_client()
+
+    def new_client(self) -> DownstreamClient:
+        """A client with this setting's data, attack and classifier, not yet fitted."""
+        return DownstreamClient(
+            self.train,
+            self.test,
+            trigger=self.true_trigger,
+            target=self.target,
+            classifier=self.classifier,
+            device=self.device,
+        )
+
+    def draw(self, seed: int, *, reverser: TriggerReverser | None = None) -> Draw:
+        """Re-train the backdoored client's classifier with ``seed`` (its features are kept),
+        draw a real bug, reverse-engineer its trigger and sample D_val, all with ``seed``."""
+        if seed != self.fit_seed:
+            self.client.refit(seed=seed, progress=self.progress)
+            self.fit_seed = seed
+        bug = select_bug(self.client, seed=seed)
+        before = self.client.metrics(bug.x_b, bug.label)
+        rev = (reverser or self.reverser).reverse(
+            self.backdoored, bug, seed=seed, device=self.device
+        )
+        val = take(
+            self.val_pool.inputs,
+            torch.randperm(len(self.val_pool), generator=make_generator(seed))[
+                : self.setting.val_size
+            ],
+        )
+        return Draw(seed, bug, before, rev, _score_reverse(rev, bug, self.true_trigger), val)
+
+    def measure(self, encoder: Encoder, bug: Any, *, seed: int) -> tuple[Metrics, dict[str, Any]]:
+        """The client re-trained (with ``seed``) on ``encoder``: its metrics on ``bug`` and
+        diagnostics (the pair's cosine before and after, whether x_r is still right)."""
+        client = self._measuring.fit(encoder, seed=seed, progress=self.progress)
+        after = client.metrics(bug.x_b, bug.label)
+        diagnostics = {
+            "cos_b_r_before": _pair_cosine(self.backdoored, bug),
+            "cos_b_r_after": _pair_cosine(encoder, bug),
+            "x_r_correct_after": bool(client.metrics(bug.x_r, bug.label).cp),
+        }
+        return after, diagnostics
+
+    def header(self) -> dict[str, Any]:
+        """The results fields that describe the setting rather than one bug instance."""
+        return {
+            "setting": self.setting.name,
+            "modality": self.setting.modality,
+            "config": self.setting.to_dict(),
+            "target": self.target,
+            "target_source": self.target_source,
+            "trigger": repr(self.true_trigger),
+        }
+
+
+def prepare(setting: Setting, **kwargs: Any) -> Prepared:
+    """Load ``setting``'s encoders and data and fit its clients (see :class:`Prepared`)."""
+    return Prepared(setting, **kwargs)
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean ± std over bug instances of the before/after metrics and the reverse scores."""
+    summary: dict[str, Any] = {
+        "before": _summary([r["before"] for r in rows]),
+        "after": _summary([r["after"] for r in rows]),
+    }
+    for key in ("iou", "precision", "recall"):
+        if key in rows[0].get("reverse", {}):
+            summary[key] = _mean_std([r["reverse"][key] for r in rows])
+    return summary
+
+
 def run_setting(
     setting: Setting,
     *,
@@ -229,77 +382,28 @@ def run_setting(
     """Run ``bugs`` bug instances of ``setting``; return the results dict (see README)."""
     if bugs < 1:
         raise InputError(f"Expected at least one bug instance, got bugs={bugs}.")
-    say = log or (lambda _msg: None)
     t0 = time.perf_counter()
-    backdoored = resolve_encoder(setting.encoder, device, progress=progress, log=say)
-    clean_encoder = resolve_encoder(setting.clean_encoder, device)
-    for enc, which in ((backdoored, setting.encoder), (clean_encoder, setting.clean_encoder)):
-        if enc.modality != setting.modality:
-            raise InputError(
-                f"Setting {setting.name!r} is for {setting.modality} encoders, but encoder "
-                f"{which!r} is a {enc.modality} encoder."
-            )
-    true_trigger, target = ground_truth(setting.encoder)
-    train, test = load_downstream(setting.downstream)
-    train, test = train.head(setting.n_train), test.head(setting.n_test)
-    val_pool = load_pretraining(setting.val_data)
-    classifier = MLPClassifier(**setting.classifier)
-    target_source = "recorded with the encoder"
-    client = DownstreamClient(
-        train, test, trigger=true_trigger, target=target, classifier=classifier, device=device
-    )
-    say(f"client on the backdoored encoder ({len(train)} train / {len(test)} test inputs)")
-    client.fit(backdoored, seed=seed, progress=progress)
-    if target is None:
-        target = client.target
-        target_source = "the class the backdoored client gives most triggered test inputs"
-        say(f"attack target: class {target} ({train.classes[target]}), {target_source}")
-
-    def new_client() -> DownstreamClient:
-        return DownstreamClient(
-            train, test, trigger=true_trigger, target=target, classifier=classifier, device=device
-        )
-
-    say("client on the clean encoder")
-    clean = new_client().fit(clean_encoder, seed=seed, progress=progress).metrics()
-    patched_client = new_client()
-    say(f"clean: Acc {clean.acc:.2f}  ASR {clean.asr:.2f}  AccB {clean.accb:.2f}")
-    reverser = TriggerReverser(
-        method=setting.method, window=setting.window, occlude=setting.occlude
-    )
+    prep = prepare(setting, seed=seed, device=device, progress=progress, log=log)
+    say = prep.say
     patcher = create_patcher(setting.patcher, **setting.patch)
     rows = []
     for i in range(bugs):
         s = seed + i
         tb = time.perf_counter()
-        if i > 0:  # the backdoored features are kept: only the classifier is re-trained
-            client.refit(seed=s, progress=progress)
-        bug = select_bug(client, seed=s)
-        before = client.metrics(bug.x_b, bug.label)
+        d = prep.draw(s)
+        bug, rev = d.bug, d.reverse
         say(
             f"bug {i + 1}/{bugs} (seed {s}): class {bug.label} -> predicted "
-            f"{bug.metadata['predicted']}; before: {_fmt(before)}"
+            f"{bug.metadata['predicted']}; before: {_fmt(d.before)}"
         )
-        rev = reverser.reverse(backdoored, bug, seed=s, device=device)
-        reverse_row = _score_reverse(rev, bug, true_trigger)
-        say(f"  reverse ({rev.method}): {_fmt_reverse(reverse_row)}, {rev.seconds:.1f}s")
-        val = take(
-            val_pool.inputs,
-            torch.randperm(len(val_pool), generator=make_generator(s))[: setting.val_size],
-        )
+        say(f"  reverse ({rev.method}): {_fmt_reverse(d.reverse_row)}, {rev.seconds:.1f}s")
         result = patcher.patch(
-            backdoored, bug, val, rev.trigger, seed=s, device=device, progress=progress
+            prep.backdoored, bug, d.val, rev.trigger, seed=s, device=device, progress=progress
         )
         say(f"  patch: {result.steps} steps in {result.seconds:.1f}s")
-        patched_client.fit(result.encoder, seed=s, progress=progress)
-        after = patched_client.metrics(bug.x_b, bug.label)
+        after, diagnostics = prep.measure(result.encoder, bug, seed=s)
         say(f"  after:  {_fmt(after)}")
-        diagnostics = {
-            "cos_b_r_before": _pair_cosine(backdoored, bug),
-            "cos_b_r_after": _pair_cosine(result.encoder, bug),
-            "x_r_correct_after": bool(patched_client.metrics(bug.x_r, bug.label).cp),
-        }
-        if out_dir is not None and isinstance(true_trigger, PatchTrigger):
+        if out_dir is not None and isinstance(prep.true_trigger, PatchTrigger):
             from mudjack.report import save_bug_figures
 
             save_bug_figures(
@@ -308,16 +412,16 @@ def run_setting(
                 bug.x_r,
                 rev.clustered,
                 rev.trigger.mask,
-                true_trigger.mask,
+                prep.true_trigger.mask,
                 prefix=f"bug{i}_",
             )
         rows.append(
             {
                 "seed": s,
                 "true_label": bug.label,
-                "target": target,
-                "reverse": reverse_row,
-                "before": before.to_dict(),
+                "target": prep.target,
+                "reverse": d.reverse_row,
+                "before": d.before.to_dict(),
                 "after": after.to_dict(),
                 "diagnostics": diagnostics,
                 "patch_steps": result.steps,
@@ -328,23 +432,11 @@ def run_setting(
                 },
             }
         )
-    summary: dict[str, Any] = {
-        "before": _summary([r["before"] for r in rows]),
-        "after": _summary([r["after"] for r in rows]),
-    }
-    for key in ("iou", "precision", "recall"):
-        if key in rows[0]["reverse"]:
-            summary[key] = _mean_std([r["reverse"][key] for r in rows])
     return {
-        "setting": setting.name,
-        "modality": setting.modality,
-        "config": setting.to_dict(),
-        "target": target,
-        "target_source": target_source,
-        "trigger": repr(true_trigger),
+        **prep.header(),
         "bugs": rows,
-        "clean": {"acc": clean.acc, "asr": clean.asr, "accb": clean.accb},
-        "summary": summary,
+        "clean": prep.clean,
+        "summary": summarize(rows),
         "seconds": time.perf_counter() - t0,
     }
 

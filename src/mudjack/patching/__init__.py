@@ -1,4 +1,7 @@
-"""Patching methods behind one interface: ``create_patcher(name, **kw).patch(h, bug, D_val, t)``."""
+"""Patching methods behind one interface: ``create_patcher(name, **kw).patch(h, bug, D_val, t)``.
+
+``mudjacking`` and the encoder-side baselines ``ft``, ``ft-l2``, ``ft-linf``, ``unlearning``,
+``fine-pruning`` (section 5.1 of the paper)."""
 
 from mudjack.patching.base import (
     Patcher,
@@ -7,12 +10,26 @@ from mudjack.patching.base import (
     list_patchers,
     register_patcher,
 )
+from mudjack.patching.baselines import (
+    FinePruning,
+    FineTune,
+    FineTuneL2,
+    FineTuneLinf,
+    FineTuneLp,
+    Unlearning,
+)
 from mudjack.patching.mudjacking import Mudjacking
 
 __all__ = [
+    "FinePruning",
+    "FineTune",
+    "FineTuneL2",
+    "FineTuneLinf",
+    "FineTuneLp",
     "Mudjacking",
     "PatchResult",
     "Patcher",
+    "Unlearning",
     "create_patcher",
     "list_patchers",
     "register_patcher",

@@ -55,7 +55,9 @@ class Mudjacking(Patcher):
     """Mudjacking.
 
     Args:
-        lambda_l, lambda_g: weights of the locality and generalizability losses (1 and 1).
+        lambda_e: weight of the effectiveness loss (1; 0 removes it, as in Table 5).
+        lambda_l, lambda_g: weights of the locality and generalizability losses (1 and 1;
+            with ``lambda_g=0`` no trigger is needed).
         epochs: passes T over ``D_val ∪ {x_r}`` (200 in the paper).
         batch_size: mini-batch size m (256 in the paper for single-modal vision).
         lr: learning rate α (0.001 in the paper for single-modal vision).
@@ -71,11 +73,10 @@ class Mudjacking(Patcher):
             x_r towards x_b (measured on MiniLM + POR: x_r itself became misclassified).
     """
 
-    needs_trigger = True
-
     def __init__(
         self,
         *,
+        lambda_e: float = 1.0,
         lambda_l: float = 1.0,
         lambda_g: float = 1.0,
         epochs: int = 200,
@@ -95,6 +96,7 @@ class Mudjacking(Patcher):
                 f"Expected epochs >= 1, batch_size >= 1 and lr > 0, got {epochs}, "
                 f"{batch_size}, {lr}."
             )
+        self.lambda_e = lambda_e
         self.lambda_l = lambda_l
         self.lambda_g = lambda_g
         self.epochs = epochs
@@ -112,6 +114,16 @@ class Mudjacking(Patcher):
             return x
         return self.augment(x, gen)
 
+    @property
+    def needs_trigger(self) -> bool:  # type: ignore[override]
+        return self.lambda_g != 0
+
+    def _begin(self, patched: Encoder, bug: BugInstance, val: Any, seed: int) -> None:
+        """Hook run once before the first step (baselines record the starting weights)."""
+
+    def _after_step(self, patched: Encoder) -> None:
+        """Hook run after every optimiser step (baselines project the weights here)."""
+
     def patch(
         self,
         encoder: Encoder,
@@ -124,9 +136,10 @@ class Mudjacking(Patcher):
         progress: bool = False,
     ) -> PatchResult:
         val = self._check(encoder, bug, val_data, trigger)
-        assert trigger is not None
-        if self.random_location:
-            trigger = trigger.with_random_location(True)  # type: ignore[attr-defined]
+        use_val = self.lambda_l != 0 or self.lambda_g != 0
+        use_trigger = self.lambda_g != 0
+        if use_trigger and self.random_location:
+            trigger = trigger.with_random_location(True)  # type: ignore[union-attr]
         dev = resolve_device(device)
         frozen = copy.deepcopy(encoder).to(dev).eval().requires_grad_(False)
         patched = copy.deepcopy(encoder).to(dev).eval().requires_grad_(True)  # BatchNorm frozen
@@ -150,66 +163,94 @@ class Mudjacking(Patcher):
         n = len(pool)
         m = min(self.batch_size, n)
         per_epoch = -(-n // m)
-        total = self.epochs * per_epoch
+        total = self.epochs * per_epoch  # the step count does not depend on which terms are on
         if self.max_steps is not None:
             total = min(total, self.max_steps)
+        self._begin(patched, bug, val, seed)
         history: list[dict[str, float]] = []
-        bar = tqdm(total=total, desc="Mudjacking", unit="step", disable=not progress)
+        bar = tqdm(total=total, desc=type(self).__name__, unit="step", disable=not progress)
         start = time.perf_counter()
         step = 0
+        zero = torch.zeros((), device=dev)
         while step < total:
             perm = torch.randperm(n, generator=gen, device="cpu")
             for i in range(per_epoch):
                 if step >= total:
                     break
                 x = take(pool, perm[i * m : (i + 1) * m])
-                x_aug = self._aug(x, gen)
-                xt_aug = self._aug(trigger.apply(x, gen), gen)
-                pair_aug = self._aug(pair, gen)
-                rest = concat_inputs(x_aug, xt_aug)
-                anchors = x_aug
-                if self.reference_terms:  # x_r's view from pair_aug, and x_r ⊕ t
-                    r_view = pair_aug[1:2]
-                    rest = concat_inputs(rest, self._aug(trigger.apply(pair[1:2], gen), gen))
-                    anchors = concat_inputs(x_aug, r_view)
-                feats = _embed_batch(patched, pair_aug, rest)
-                with torch.no_grad():
-                    f_ref = frozen.embed(_layout(anchors))
-                k = len(x)
-                f_b, f_r, f_x, f_xt = feats[0], feats[1], feats[2 : 2 + k], feats[2 + k : 2 + 2 * k]
-                loss_e = -F.cosine_similarity(f_b, f_r, dim=0)
-                loss_l = -F.cosine_similarity(f_x, f_ref[:k]).mean()
-                loss_g = -F.cosine_similarity(f_xt, f_x).mean()
-                ref_l = ref_g = None
-                if self.reference_terms:
-                    ref_l = F.cosine_similarity(f_r, f_ref[k], dim=0)
-                    ref_g = F.cosine_similarity(feats[2 + 2 * k], f_r, dim=0)
-                    loss_l = loss_l - ref_l
-                    loss_g = loss_g - ref_g
-                loss = loss_e + self.lambda_l * loss_l + self.lambda_g * loss_g
+                t = trigger if use_trigger else None
+                terms = self._terms(patched, frozen, pair, x, t, use_val, gen)
+                loss_e, loss_l, loss_g = (terms.get(k, zero) for k in ("e", "l", "g"))
+                loss = self.lambda_e * loss_e + self.lambda_l * loss_l + self.lambda_g * loss_g
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+                self._after_step(patched)
                 step += 1
                 bar.update(1)
                 if step % self.log_every == 0 or step == total:
-                    rec = {  # cosines: D_val means, and x_r's own terms when present
-                        "step": step,
-                        "loss": loss.item(),
-                        "effectiveness": -loss_e.item(),
-                        "locality": F.cosine_similarity(f_x, f_ref[:k]).mean().item(),
-                        "generalizability": F.cosine_similarity(f_xt, f_x).mean().item(),
-                    }
-                    if ref_l is not None and ref_g is not None:
-                        rec["locality_x_r"] = ref_l.item()
-                        rec["generalizability_x_r"] = ref_g.item()
+                    rec = {"step": step, "loss": loss.item()}
+                    rec.update({k: v for k, v in terms.items() if isinstance(v, float)})
                     history.append(rec)
-                    bar.set_postfix(
-                        e=f"{rec['effectiveness']:.3f}",
-                        l=f"{rec['locality']:.3f}",
-                        g=f"{rec['generalizability']:.3f}",
-                    )
+                    bar.set_postfix({k[:1]: f"{rec[k]:.3f}" for k in _LOGGED if k in rec})
         bar.close()
         seconds = time.perf_counter() - start
         patched.eval().requires_grad_(False)
         return PatchResult(patched, step, seconds, history, self.get_params())
+
+    def _terms(
+        self,
+        patched: Encoder,
+        frozen: Encoder,
+        pair: Any,
+        x: Any,
+        trigger: Trigger | None,
+        use_val: bool,
+        gen: torch.Generator,
+    ) -> dict[str, Any]:
+        """The losses of one step (tensors ``e``, ``l``, ``g``) and the cosines to log (floats).
+
+        Only the terms with a non-zero weight are computed: plain fine-tuning embeds the bug
+        pair alone."""
+        if not use_val:
+            f = patched.embed(_layout(self._aug(pair, gen)))
+            cos_e = F.cosine_similarity(f[0], f[1], dim=0)
+            return {"e": -cos_e, "effectiveness": cos_e.item()}
+        # Random draws in a fixed order: D_val views, their triggered views, the pair's views,
+        # then x_r ⊕ t.
+        x_aug = self._aug(x, gen)
+        rest, anchors = x_aug, x_aug
+        k = len(x)
+        if trigger is not None:
+            rest = concat_inputs(rest, self._aug(trigger.apply(x, gen), gen))
+        pair_aug = self._aug(pair, gen)
+        if self.reference_terms:  # x_r's view from pair_aug, and x_r ⊕ t
+            anchors = concat_inputs(x_aug, pair_aug[1:2])
+            if trigger is not None:
+                rest = concat_inputs(rest, self._aug(trigger.apply(pair[1:2], gen), gen))
+        feats = _embed_batch(patched, pair_aug, rest)
+        with torch.no_grad():
+            f_ref = frozen.embed(_layout(anchors))
+        f_b, f_r, f_x = feats[0], feats[1], feats[2 : 2 + k]
+        cos_e = F.cosine_similarity(f_b, f_r, dim=0)
+        cos_l = F.cosine_similarity(f_x, f_ref[:k]).mean()
+        out: dict[str, Any] = {"e": -cos_e, "effectiveness": cos_e.item()}
+        out["l"] = -cos_l
+        out["locality"] = cos_l.item()
+        if self.reference_terms:
+            ref_l = F.cosine_similarity(f_r, f_ref[k], dim=0)
+            out["l"] = out["l"] - ref_l
+            out["locality_x_r"] = ref_l.item()
+        if trigger is not None:
+            f_xt = feats[2 + k : 2 + 2 * k]
+            cos_g = F.cosine_similarity(f_xt, f_x).mean()
+            out["g"] = -cos_g
+            out["generalizability"] = cos_g.item()
+            if self.reference_terms:
+                ref_g = F.cosine_similarity(feats[2 + 2 * k], f_r, dim=0)
+                out["g"] = out["g"] - ref_g
+                out["generalizability_x_r"] = ref_g.item()
+        return out
+
+
+_LOGGED = ("effectiveness", "locality", "generalizability")

@@ -41,6 +41,9 @@ class SimCLR:
         temperature: NT-Xent temperature.
         proj_dim: output size of the projection head.
         augment: the view generator.
+        max_steps: stop after this many steps whatever ``epochs`` says (None: no cap).
+
+    After :meth:`fit`, ``steps_`` holds the number of steps taken.
     """
 
     def __init__(
@@ -53,6 +56,7 @@ class SimCLR:
         temperature: float = 0.5,
         proj_dim: int = 128,
         augment: SimCLRAugment | None = None,
+        max_steps: int | None = None,
     ) -> None:
         self.epochs = epochs
         self.batch_size = batch_size
@@ -61,9 +65,14 @@ class SimCLR:
         self.temperature = temperature
         self.proj_dim = proj_dim
         self.augment = augment or SimCLRAugment()
+        self.max_steps = max_steps
 
     def get_params(self) -> dict[str, object]:
-        return {k: (repr(v) if k == "augment" else v) for k, v in vars(self).items()}
+        return {
+            k: (repr(v) if k == "augment" else v)
+            for k, v in vars(self).items()
+            if not k.endswith("_")
+        }
 
     def __repr__(self) -> str:
         return f"SimCLR({', '.join(f'{k}={v}' for k, v in self.get_params().items())})"
@@ -97,11 +106,19 @@ class SimCLR:
         n = len(images)
         bs = min(self.batch_size, n)
         steps = n // bs
-        bar = tqdm(total=self.epochs * steps, desc="SimCLR", unit="step", disable=not progress)
+        total = self.epochs * steps
+        if self.max_steps is not None:
+            total = min(total, self.max_steps)
+        self.steps_ = 0
+        bar = tqdm(total=total, desc="SimCLR", unit="step", disable=not progress)
         for epoch in range(self.epochs):
+            if self.steps_ >= total:
+                break
             perm = torch.randperm(n, generator=gen)
-            total = 0.0
+            running = 0.0
             for i in range(steps):
+                if self.steps_ >= total:
+                    break
                 x = images[perm[i * bs : (i + 1) * bs]]
                 v1, v2 = self.augment(x, gen), self.augment(x, gen)
                 v = torch.cat([v1, v2]).to(dev).contiguous(memory_format=torch.channels_last)
@@ -110,10 +127,11 @@ class SimCLR:
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-                total += loss.item()
+                running += loss.item()
+                self.steps_ += 1
                 bar.update(1)
                 bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
             if on_epoch is not None:
-                on_epoch(epoch + 1, total / max(steps, 1))
+                on_epoch(epoch + 1, running / max(steps, 1))
         bar.close()
         return encoder.eval()

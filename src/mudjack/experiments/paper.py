@@ -1,0 +1,88 @@
+"""The paper's reported numbers, kept as data beside the experiments that reproduce them.
+
+Liu, Reiter, Gong, "Mudjacking: Patching Backdoor Vulnerabilities in Foundation Models",
+USENIX Security 2024. Each entry names its table; rows are ``(label, cp, acc, asr, accb)``
+with CP as the paper prints it (True for ✓, False for ×, None for "-") and the accuracies in
+percent. The paper reports one bug instance per row, without a spread.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Row = tuple[str, bool | None, float, float | None, float | None]
+
+_MUDJACKING: Row = ("Mudjacking", True, 76.59, 2.39, 73.38)
+_BEFORE: Row = ("Before patching", False, 76.46, 99.82, 0.10)
+
+PAPER: dict[str, dict[str, Any]] = {
+    "table1": {
+        "ref": "Table 1a (BadEncoder, single-modal vision, pre-training CIFAR10)",
+        "rows": [
+            ("STL10 before", False, 76.46, 99.82, 0.10),
+            ("STL10 after", True, 76.59, 2.39, 73.38),
+            ("SVHN before", False, 69.07, 98.92, 0.53),
+            ("SVHN after", True, 78.49, 5.97, 65.39),
+        ],
+    },
+    "table2": {
+        "ref": "Table 2 (language, BERT-base pre-trained on Wiki-103)",
+        "rows": [
+            ("POR SST-2 before", False, 82.59, 67.66, 12.34),
+            ("POR SST-2 after", True, 81.82, 17.49, 82.51),
+            ("NeuBA SST-2 before", False, 80.28, 100.00, 0.00),
+            ("NeuBA SST-2 after", True, 79.68, 24.34, 75.65),
+            ("POR HSOL before", False, 82.90, 99.92, 0.08),
+            ("POR HSOL after", True, 82.78, 17.07, 82.93),
+            ("NeuBA HSOL before", False, 80.16, 100.00, 0.00),
+            ("NeuBA HSOL after", True, 81.28, 18.28, 81.72),
+        ],
+    },
+    "table3": {
+        "ref": "Table 3 (encoder-side patching methods, CIFAR10 -> STL10)",
+        "rows": [
+            _BEFORE,
+            ("FT", True, 69.61, 40.57, 32.50),
+            ("FT+l2", True, 72.05, 55.90, 24.31),
+            ("FT+linf", True, 70.04, 41.79, 30.61),
+            ("Unlearning", True, 70.02, 34.57, 32.12),
+            ("Fine-Pruning", False, 71.92, 6.65, 61.97),
+            _MUDJACKING,
+        ],
+    },
+    "table4": {
+        "ref": "Table 4 (interpretation methods)",
+        "rows": [
+            ("Occlusion", True, 76.59, 2.39, 73.38),
+            ("GradCam", True, 76.47, 3.42, 71.44),
+            ("Saliency Map", True, 76.58, 11.88, 61.72),
+            ("GuidedBack", True, 76.29, 13.56, 61.67),
+        ],
+    },
+    "table5": {
+        "ref": "Table 5 (removing one loss term)",
+        "rows": [
+            ("None", True, 76.59, 2.39, 73.38),
+            ("Effectiveness loss", False, 76.70, 2.65, 72.97),
+            ("Locality loss", True, 48.50, 7.10, 45.61),
+            ("Generalizability loss", True, 76.70, 26.49, 50.57),
+        ],
+    },
+    "table10": {
+        "ref": "Table 10 (patching the downstream classifier alone)",
+        "rows": [
+            _BEFORE,
+            ("FT", True, 34.86, 0.00, 11.11),
+            ("FT with D_train", True, 76.54, 0.44, 11.14),
+            ("AI-Lancet", True, 74.54, 0.82, 11.31),
+            ("BEAGLE + reversed trigger", True, 76.34, 5.22, 54.33),
+            ("BEAGLE + exact trigger", True, 76.31, 3.47, 58.91),
+            _MUDJACKING,
+        ],
+    },
+}
+
+
+def paper_rows(name: str) -> dict[str, Row]:
+    """The paper's rows of experiment ``name`` by label (empty when the paper has none)."""
+    return {r[0]: r for r in PAPER.get(name, {}).get("rows", [])}

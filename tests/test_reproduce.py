@@ -1,0 +1,91 @@
+"""`mudjack reproduce --quick`: every experiment runs end to end on the shipped models and
+writes its JSON, Markdown table and the index (structure and sanity, not the paper's numbers)."""
+
+import json
+
+import pytest
+
+from mudjack.cli import main
+from mudjack.experiments.paper import PAPER
+from mudjack.experiments.reproduce import EXPERIMENTS, get_experiment, list_experiments
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("results")
+    assert main(["reproduce", "all", "--quick", "--quiet", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+def test_quick_run_writes_sane_results(quick_run, name):
+    res = json.loads((quick_run / f"{name}.json").read_text())
+    exp = get_experiment(name)
+    assert res["experiment"] == name and res["quick"] is True and res["seeds"] == 1
+    labels = [r["label"] for r in res["rows"]]
+    expected = [x for p in exp.parts for x in (p.before, *(a.label for a in p.arms))]
+    assert labels == expected
+    for row in res["rows"]:
+        assert row["n"] == 1
+        assert row["cp"]["mean"] in (0.0, 1.0)
+        for k in ("acc", "asr", "accb"):
+            assert 0.0 <= row[k]["mean"] <= 100.0 and row[k]["std"] == 0.0
+    befores = [r for r in res["rows"] if r["label"] in {p.before for p in exp.parts}]
+    for row in befores:  # a real bug: x_b misclassified by a backdoored client
+        assert row["cp"]["mean"] == 0.0 and row["asr"]["mean"] > 50
+    # the paper's numbers sit beside ours, by row, from the paper's table
+    paper = {r[0]: r for r in PAPER[name]["rows"]}
+    compared = [r for r in res["rows"] if r["paper"]]
+    assert compared
+    for row in compared:
+        ref = paper[row["paper"]["label"]]
+        assert (row["paper"]["acc"], row["paper"]["asr"]) == (ref[2], ref[3])
+    for part in res["parts"]:
+        for bug in part["bugs"]:
+            assert set(bug["arms"]) == {
+                a.label
+                for p in exp.parts
+                for a in p.arms
+                if p.setting == part["setting"].removesuffix("-quick")
+            }
+    md = (quick_run / f"{name}.md").read_text()
+    assert f"mudjack reproduce {name} --quick" in md and "| row | CP | CP paper |" in md
+    assert len([line for line in md.splitlines() if line.startswith("| ")]) == len(labels) + 1
+
+
+def test_index_lists_every_experiment(quick_run):
+    index = (quick_run / "README.md").read_text()
+    for name in EXPERIMENTS:
+        assert f"## [{name}]({name}.md)" in index
+    assert index.count("Largest differences:") == len(EXPERIMENTS)
+
+
+def test_arms_of_one_setting_share_the_bug_instance(quick_run):
+    res = json.loads((quick_run / "table3.json").read_text())
+    bug = res["parts"][0]["bugs"][0]
+    fp = bug["arms"]["Fine-Pruning"]
+    ft = bug["arms"]["FT"]
+    # one bug, one x_b: the cosine of the pair before patching is the same for every arm
+    assert fp["diagnostics"]["cos_b_r_before"] == ft["diagnostics"]["cos_b_r_before"]
+    assert ft["params"]["max_steps"] == bug["arms"]["Mudjacking"]["params"]["max_steps"]
+
+
+def test_list_and_bad_names(capsys, tmp_path):
+    assert main(["reproduce", "--list"]) == 0
+    out = capsys.readouterr().out
+    for name in list_experiments():
+        assert out.count(f"{name}:") == 1
+    assert main(["reproduce", "table99", "--out", str(tmp_path)]) == 2
+    assert "Unknown experiment 'table99'" in capsys.readouterr().err
+    assert main(["reproduce", "--out", str(tmp_path)]) == 2
+    assert not any(tmp_path.iterdir())
+
+
+def test_never_overwrites_a_file_it_did_not_write(tmp_path, capsys):
+    mine = tmp_path / "table10.md"
+    mine.write_text("my notes\n")
+    assert main(["reproduce", "table10", "--quick", "--quiet", "--out", str(tmp_path)]) == 2
+    assert "was not written by `mudjack reproduce`" in capsys.readouterr().err
+    assert mine.read_text() == "my notes\n"
