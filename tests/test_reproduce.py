@@ -12,16 +12,36 @@ from mudjack.experiments.reproduce import EXPERIMENTS, get_experiment, list_expe
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
+IMAGE = [n for n in EXPERIMENTS if n != "table2"]
+
+
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("results")
-    assert main(["reproduce", "all", "--quick", "--quiet", "--out", str(out)]) == 0
+    assert main(["reproduce", *IMAGE, "--quick", "--quiet", "--out", str(out)]) == 0
     return out
 
 
-@pytest.mark.parametrize("name", list(EXPERIMENTS))
+@pytest.fixture(scope="module")
+def quick_text_run(tmp_path_factory):
+    """table2 needs the backdoored MiniLMs (built on first use, minutes on a fresh machine)."""
+    out = tmp_path_factory.mktemp("text_results")
+    assert main(["reproduce", "table2", "--quick", "--quiet", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.mark.parametrize("name", IMAGE)
 def test_quick_run_writes_sane_results(quick_run, name):
-    res = json.loads((quick_run / f"{name}.json").read_text())
+    _check_quick_results(quick_run, name)
+
+
+@pytest.mark.slow
+def test_quick_text_run_writes_sane_results(quick_text_run):
+    _check_quick_results(quick_text_run, "table2")
+
+
+def _check_quick_results(out, name):
+    res = json.loads((out / f"{name}.json").read_text())
     exp = get_experiment(name)
     assert res["experiment"] == name and res["quick"] is True and res["seeds"] == 1
     labels = [r["label"] for r in res["rows"]]
@@ -36,9 +56,11 @@ def test_quick_run_writes_sane_results(quick_run, name):
     for row in befores:  # a real bug: x_b misclassified by a backdoored client
         assert row["cp"]["mean"] == 0.0 and row["asr"]["mean"] > 50
     # the paper's numbers sit beside ours, by row, from the paper's table
-    paper = {r[0]: r for r in PAPER[name]["rows"]}
     compared = [r for r in res["rows"] if r["paper"]]
-    assert compared
+    if name not in PAPER:  # a figure: the paper prints no numbers for it
+        assert not compared
+    paper = {r[0]: r for r in PAPER.get(name, {}).get("rows", [])}
+    assert bool(compared) == bool(paper)
     for row in compared:
         ref = paper[row["paper"]["label"]]
         assert (row["paper"]["acc"], row["paper"]["asr"]) == (ref[2], ref[3])
@@ -50,16 +72,18 @@ def test_quick_run_writes_sane_results(quick_run, name):
                 for a in p.arms
                 if p.setting == part["setting"].removesuffix("-quick")
             }
-    md = (quick_run / f"{name}.md").read_text()
+    md = (out / f"{name}.md").read_text()
     assert f"mudjack reproduce {name} --quick" in md and "| row | CP | CP paper |" in md
     assert len([line for line in md.splitlines() if line.startswith("| ")]) == len(labels) + 1
 
 
-def test_index_lists_every_experiment(quick_run):
+def test_index_lists_every_experiment_run(quick_run):
     index = (quick_run / "README.md").read_text()
-    for name in EXPERIMENTS:
+    for name in IMAGE:
         assert f"## [{name}]({name}.md)" in index
-    assert index.count("Largest differences:") == len(EXPERIMENTS)
+    assert index.count("Largest differences:") == len(IMAGE)
+    for name in ("table4", "figure2", "figure4"):  # the figures are PNG images
+        assert (quick_run / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_arms_of_one_setting_share_the_bug_instance(quick_run):

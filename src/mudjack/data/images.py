@@ -164,6 +164,18 @@ def load_mnist5k() -> ImageDataset:
     )
 
 
+def load_sklearn_digits(size: int = 28) -> ImageDataset:
+    """scikit-learn's 1,797 handwritten 8x8 digits, upsampled (bilinear) to ``size`` x ``size``:
+    a third image distribution that exists offline, for validation-set experiments."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = torch.from_numpy(d.images.astype(np.float32) / 16.0)[:, None]
+    x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    y = torch.from_numpy(d.target.astype(np.int64))
+    return ImageDataset(x.clamp(0, 1), y, DIGIT_CLASSES, "sklearn_digits")
+
+
 def load_image_folder(path: str | os.PathLike[str]) -> ImageDataset:
     """Load a user's own images.
 
@@ -263,13 +275,16 @@ def load_downstream(
 def load_pretraining(name: str = "fashion_mnist") -> ImageDataset | TextDataset:
     """Unlabelled pre-training / validation inputs (labels kept but unused).
 
-    Images: ``fashion_mnist`` (train split), ``mnist5k`` or an image-data path. Text:
+    Images: ``fashion_mnist`` (train split), ``mnist5k``, ``sklearn_digits`` (8x8 digits
+    upsampled to 28x28) or an image-data path. Text:
     ``wordnet`` (WordNet sentences) or a ``.csv`` / ``.tsv`` file with a ``text`` column.
     """
     if name == "fashion_mnist":
         return load_fashion_mnist("train")
     if name == "mnist5k":
         return load_mnist5k()
+    if name == "sklearn_digits":
+        return load_sklearn_digits()
     if name == "wordnet":
         return load_wordnet()
     if name in TEXT_DOWNSTREAM:

@@ -326,12 +326,24 @@ class Prepared:
                 : self.setting.val_size
             ],
         )
-        return Draw(seed, bug, before, rev, _score_reverse(rev, bug, self.true_trigger), val)
+        return Draw(seed, bug, before, rev, score_reverse(rev, bug, self.true_trigger), val)
 
-    def measure(self, encoder: Encoder, bug: Any, *, seed: int) -> tuple[Metrics, dict[str, Any]]:
+    def measure(
+        self,
+        encoder: Encoder,
+        bug: Any,
+        *,
+        seed: int,
+        classifier: dict[str, Any] | None = None,
+    ) -> tuple[Metrics, dict[str, Any]]:
         """The client re-trained (with ``seed``) on ``encoder``: its metrics on ``bug`` and
-        diagnostics (the pair's cosine before and after, whether x_r is still right)."""
-        client = self._measuring.fit(encoder, seed=seed, progress=self.progress)
+        diagnostics (the pair's cosine before and after, whether x_r is still right).
+        ``classifier`` overrides some of the setting's classifier hyperparameters."""
+        client = self._measuring
+        if classifier:
+            client = self.new_client()
+            client.classifier = MLPClassifier(**{**self.setting.classifier, **classifier})
+        client = client.fit(encoder, seed=seed, progress=self.progress)
         after = client.metrics(bug.x_b, bug.label)
         diagnostics = {
             "cos_b_r_before": _pair_cosine(self.backdoored, bug),
@@ -452,7 +464,7 @@ def _pair_cosine(encoder: Encoder, bug: Any) -> float:
     return float(f[0] @ f[1])
 
 
-def _score_reverse(rev: Any, bug: Any, true_trigger: Trigger) -> dict[str, Any]:
+def score_reverse(rev: Any, bug: Any, true_trigger: Trigger) -> dict[str, Any]:
     """How well the recovered trigger matches the true one (IoU, or word precision/recall)."""
     if isinstance(rev.trigger, TextTrigger):
         row: dict[str, Any] = {
