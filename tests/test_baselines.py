@@ -194,3 +194,29 @@ def test_beagle_needs_a_trigger_and_a_fitted_client(case, digits):
         create_client_patcher("client-ft").patch(DownstreamClient(digits, digits), bug)
     with pytest.raises(InputError, match="Expected epochs >= 1"):
         create_client_patcher("client-ft", epochs=0)
+
+
+def test_normal_bug_is_a_clean_misclassified_input(case):
+    from mudjack.bug import select_normal_bug
+
+    _, _, _, client, _ = case
+    bug = select_normal_bug(client, seed=0)
+    i, j = bug.metadata["test_index_b"], bug.metadata["test_index_r"]
+    assert torch.equal(bug.x_b, client.test.images[i]) and bug.metadata["kind"] == "normal"
+    assert int(client.test.labels[i]) == int(client.test.labels[j]) == bug.label
+    pred = client.predict(torch.stack([bug.x_b, bug.x_r]))
+    assert int(pred[0]) != bug.label and int(pred[1]) == bug.label
+    assert select_normal_bug(client, seed=0).metadata == bug.metadata
+
+
+def test_synthesised_reference_matches_the_feature_not_the_image(case):
+    from mudjack.bug import synthesize_reference
+
+    _, bad, _, _, bug = case
+    x = synthesize_reference(bad, bug.x_r, steps=100, seed=0)
+    assert x.shape == bug.x_r.shape and x.min() >= 0 and x.max() <= 1
+    f = bad.eval().embed(torch.stack([x, bug.x_r, torch.rand_like(x)]))
+    assert float(f[0] @ f[1]) > 0.95 > float(f[2] @ f[1])
+    assert (x - bug.x_r).abs().mean() > 0.1  # an input of its own, not a copy of x_r
+    with pytest.raises(InputError, match="steps >= 1"):
+        synthesize_reference(bad, bug.x_r, steps=0)

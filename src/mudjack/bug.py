@@ -280,3 +280,59 @@ def select_bug(
     if isinstance(x_b, torch.Tensor):
         x_b, x_r = x_b.clone(), x_r.clone()  # type: ignore[union-attr]
     return BugInstance(x_b, x_r, y, meta)
+
+
+def select_normal_bug(client: Any, *, seed: int = 0) -> BugInstance:
+    """Draw a *normal* bug (Table 8 of the paper): ``x_b`` a clean test input the fitted client
+    misclassifies, ``x_r`` a correctly classified clean test input of the same true class."""
+    gen = make_generator(seed)
+    labels = client.test.labels
+    pred = client.classifier_.predict(client.test_features_)
+    correct = torch.bincount(labels[pred == labels], minlength=int(labels.max()) + 1)
+    wrong = torch.nonzero((pred != labels) & (correct[labels] >= 1)).flatten()
+    if len(wrong) == 0:
+        raise InputError(
+            "The client misclassifies no clean test input of a class it also gets right: "
+            "no normal bug to draw."
+        )
+    i = int(wrong[torch.randint(len(wrong), (1,), generator=gen)])
+    y = int(labels[i])
+    ok = torch.nonzero((labels == y) & (pred == y)).flatten()
+    j = int(ok[torch.randint(len(ok), (1,), generator=gen)])
+    x_b, x_r = client.test.inputs[i], client.test.inputs[j]
+    if isinstance(x_b, torch.Tensor):
+        x_b, x_r = x_b.clone(), x_r.clone()  # type: ignore[union-attr]
+    meta = {"predicted": int(pred[i]), "test_index_b": i, "test_index_r": j, "seed": seed}
+    return BugInstance(x_b, x_r, y, {**meta, "kind": "normal"})
+
+
+def synthesize_reference(
+    encoder: Any,
+    x_r: torch.Tensor,
+    *,
+    steps: int = 100,
+    lr: float = 1e-2,
+    seed: int = 0,
+) -> torch.Tensor:
+    """An image x'_r whose feature matches ``h(x_r)``: start from uniform noise and maximise
+    ``cos(h(x'_r), h(x_r))`` with Adam (Table 9 of the paper: 100 iterations, learning rate
+    0.01), keeping pixels in [0, 1]. The provider needs only the client's feature vector."""
+    if not isinstance(x_r, torch.Tensor) or encoder.modality != "image":
+        raise InputError("Expected an image encoder and an image x_r to synthesise from.")
+    if steps < 1 or lr <= 0:
+        raise InputError(f"Expected steps >= 1 and lr > 0, got {steps} and {lr}.")
+    dev = next(encoder.parameters()).device
+    encoder = encoder.eval()
+    with torch.no_grad():
+        target = encoder.embed(x_r.unsqueeze(0).to(dev))
+    gen = make_generator(seed)
+    x = torch.rand((1, *x_r.shape), generator=gen).to(dev).requires_grad_(True)
+    opt = torch.optim.Adam([x], lr=lr)
+    for _ in range(steps):
+        loss = -torch.nn.functional.cosine_similarity(encoder.embed(x), target).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            x.clamp_(0, 1)
+    return x.detach()[0].cpu()

@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from mudjack.bug import BugInstance, select_normal_bug, synthesize_reference
 from mudjack.data import load_pretraining
 from mudjack.errors import InputError
 from mudjack.experiments.paper import PAPER, paper_rows
@@ -55,6 +56,9 @@ class Arm:
             draw's D_val (a random subset: the draw's D_val is a random sample).
         classifier: client classifier hyperparameters to override when measuring (arms that
             differ only here share one patched encoder).
+        bug: ``"drawn"`` (the draw's backdoor bug), ``"normal"`` (a clean misclassified test
+            input and a correct one of its class, Table 8) or ``"synthetic-reference"`` (the
+            draw's x_b with x_r replaced by an input synthesised from h(x_r) alone, Table 9).
     """
 
     label: str
@@ -67,16 +71,24 @@ class Arm:
     val_data: str | None = None
     val_size: int | None = None
     classifier: dict[str, Any] = field(default_factory=dict)
+    bug: str = "drawn"
+
+
+BUG_KINDS = ("drawn", "normal", "synthetic-reference")
 
 
 @dataclass(frozen=True)
 class Part:
-    """A setting, the label and paper row of its "before patching" row, and its arms."""
+    """A setting, the label and paper row of its "before patching" row, and its arms.
+
+    ``sequential``: the arms patch in a chain (Table 7): arm i patches the encoder arm i - 1
+    produced, with a new bug drawn from the client re-trained on it."""
 
     setting: str
     arms: tuple[Arm, ...]
     before: str = "Before patching"
     before_paper: str | None = "Before patching"
+    sequential: bool = False
 
 
 @dataclass(frozen=True)
@@ -283,6 +295,54 @@ EXPERIMENTS: dict[str, Experiment] = {
             "further from the pre-training data than STL10 and ImageNet are from CIFAR10.",
         ),
         Experiment(
+            "table7",
+            "Three bugs patched in sequence (h -> h'1 -> h'2 -> h'3)",
+            (
+                Part(
+                    "default",
+                    tuple(_mj(f"h'{i}") for i in (1, 2, 3)),
+                    before="h",
+                    before_paper="h",
+                    sequential=True,
+                ),
+            ),
+            seeds=2,
+            why=_STAND_INS + " Each later bug is a triggered test input the client re-trained "
+            "on the patched encoder still gets wrong; the chain stops when there is none.",
+        ),
+        Experiment(
+            "table8",
+            "A backdoor bug and a normal (trigger-free) bug",
+            (
+                Part(
+                    "default",
+                    (
+                        _mj("Backdoor bug"),
+                        Arm("Normal bug", "mudjacking", bug="normal", paper="Normal bug"),
+                    ),
+                    before_paper=None,
+                ),
+            ),
+            why=_STAND_INS + " For a normal bug the paper prints no ASR or AccB (the goal is "
+            "undefined); ours are the backdoor's, for reference.",
+        ),
+        Experiment(
+            "table9",
+            "A real reference input and one synthesised from h(x_r)",
+            (
+                Part(
+                    "default",
+                    (
+                        _mj("Real"),
+                        Arm("Random", "mudjacking", bug="synthetic-reference", paper="Random"),
+                    ),
+                    before_paper=None,
+                ),
+            ),
+            why=_STAND_INS + " x'_r starts from uniform noise and is optimised for 100 Adam "
+            "steps at learning rate 0.01 to match h(x_r), as in the paper.",
+        ),
+        Experiment(
             "table19",
             "Patch and client learning rate, batch size and epochs",
             (
@@ -411,27 +471,42 @@ def _run_arm(
     device: Any,
     progress: bool,
     cache: dict[Any, Any],
+    encoder: Any = None,
 ) -> dict[str, Any]:
-    """Patch with one arm and measure; ``cache`` holds what arms of one draw can share."""
+    """Patch with one arm and measure; ``cache`` holds what arms of one draw can share.
+    ``encoder``: patch this one instead of the backdoored encoder (a chain of patches)."""
     from mudjack.downstream import create_client_patcher
 
     seed = draw.seed
     out: dict[str, Any] = {}
+    if encoder is None:
+        encoder = prep.backdoored
+    bug = draw.bug
+    if arm.bug == "normal":
+        bug = select_normal_bug(prep.client, seed=seed)
+    elif arm.bug == "synthetic-reference":
+        x_r = synthesize_reference(encoder, bug.x_r, seed=seed)
+        with torch.no_grad():
+            f = encoder.eval().embed(torch.stack([x_r, bug.x_r]))
+        out["reference_cosine"] = float(f[0] @ f[1])
+        bug = BugInstance(bug.x_b, x_r, bug.label, {**bug.metadata, "x_r": "synthesised"})
     trigger = {"reversed": draw.reverse.trigger, "exact": prep.true_trigger, "none": None}[
         arm.trigger
     ]
-    if arm.reverse is not None:
+    if arm.reverse is not None or bug is not draw.bug:
         rev = TriggerReverser(
-            method=arm.reverse, window=prep.setting.window, occlude=prep.setting.occlude
-        ).reverse(prep.backdoored, draw.bug, seed=seed, device=device)
-        trigger = rev.trigger
-        out["reverse"] = score_reverse(rev, draw.bug, prep.true_trigger)
+            method=arm.reverse or prep.setting.method,
+            window=prep.setting.window,
+            occlude=prep.setting.occlude,
+        ).reverse(encoder, bug, seed=seed, device=device)
+        trigger = rev.trigger if arm.trigger == "reversed" else trigger
+        out["reverse"] = score_reverse(rev, bug, prep.true_trigger)
         if isinstance(rev.trigger, PatchTrigger):
             out["reverse"]["mask"] = rev.trigger.mask[0].int().tolist()
     if arm.kind == "client":
         cp = create_client_patcher(arm.method, **_client_patcher_kwargs(arm, quick))
-        res = cp.patch(prep.client, draw.bug, trigger, seed=seed, progress=progress)
-        after = prep.client.metrics(draw.bug.x_b, draw.bug.label, classifier=res.classifier)
+        res = cp.patch(prep.client, bug, trigger, seed=seed, progress=progress)
+        after = prep.client.metrics(bug.x_b, bug.label, classifier=res.classifier)
         return {
             **out,
             "after": after.to_dict(),
@@ -450,19 +525,22 @@ def _run_arm(
         val = take(val, torch.arange(min(arm.val_size, len(val))))
     kwargs = _encoder_patcher_kwargs(prep.setting, arm, quick)
     key = (arm.method, repr(sorted(kwargs.items())), arm.trigger, arm.reverse, arm.val_data,
-           arm.val_size)  # fmt: skip
+           arm.val_size, arm.bug, id(encoder))  # fmt: skip
     result = cache.get(key)
     shared = result is not None
     if result is None:
         patcher = create_patcher(arm.method, **kwargs)
         result = patcher.patch(
-            prep.backdoored, draw.bug, val, trigger, seed=seed, device=device, progress=progress
+            encoder, bug, val, trigger, seed=seed, device=device, progress=progress
         )
         cache[key] = result
     t = time.perf_counter()
     after, diagnostics = prep.measure(
-        result.encoder, draw.bug, seed=seed, classifier=_classifier(arm, quick)
+        result.encoder, bug, seed=seed, classifier=_classifier(arm, quick)
     )
+    if encoder is not prep.backdoored:  # also the bug's own encoder before this patch
+        diagnostics["cos_b_r_before_this_patch"] = _pair_cos(encoder, bug)
+    cache["last_encoder"] = result.encoder
     return {
         **out,
         "after": after.to_dict(),
@@ -476,6 +554,12 @@ def _run_arm(
         "patch_shared": shared,
         "params": {k: v for k, v in result.params.items() if k != "pruned"},
     }
+
+
+def _pair_cos(encoder: Any, bug: Any) -> float:
+    with torch.no_grad():
+        f = encoder.eval().embed(torch.stack([bug.x_b, bug.x_r]))
+    return float(f[0] @ f[1])
 
 
 def _classifier(arm: Arm, quick: bool) -> dict[str, Any] | None:
@@ -544,10 +628,32 @@ def run_experiment(
             )
             arms = {}
             cache: dict[Any, Any] = {}
-            for arm in part.arms:
+            current, arm_draw = None, draw
+            for k, arm in enumerate(part.arms):
+                if part.sequential and k > 0:
+                    current = cache["last_encoder"]
+                    try:  # the next bug, reported against the encoder patched so far
+                        arm_draw = prep.draw(s, client=prep.last_client)
+                    except InputError as exc:
+                        say(f"[{name}]   {arm.label}: no bug left to patch ({exc})")
+                        break
+                    cache = {"last_encoder": current}
                 out = _run_arm(
-                    prep, draw, arm, quick=quick, device=device, progress=progress, cache=cache
+                    prep,
+                    arm_draw,
+                    arm,
+                    quick=quick,
+                    device=device,
+                    progress=progress,
+                    cache=cache,
+                    encoder=current,
                 )
+                if part.sequential:
+                    out["bug"] = {
+                        "true_label": arm_draw.bug.label,
+                        "before": arm_draw.before.to_dict(),
+                        "reverse": arm_draw.reverse_row,
+                    }
                 a = out["after"]
                 say(
                     f"[{name}]   {arm.label}: CP {a['cp']}  Acc {a['acc']:.2f}  "
@@ -566,11 +672,9 @@ def run_experiment(
             )
         rows.append(_aggregate(part.before, [b["before"] for b in bugs], part.before_paper, name))
         for arm in part.arms:
-            rows.append(
-                _aggregate(
-                    arm.label, [b["arms"][arm.label]["after"] for b in bugs], arm.paper, name
-                )
-            )
+            metrics = [b["arms"][arm.label]["after"] for b in bugs if arm.label in b["arms"]]
+            if metrics:  # a chain may stop early when no bug is left
+                rows.append(_aggregate(arm.label, metrics, arm.paper, name))
         parts.append({**prep.header(), "clean": prep.clean, "bugs": bugs})
     return {
         "experiment": name,

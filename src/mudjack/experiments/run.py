@@ -309,16 +309,27 @@ class Prepared:
             device=self.device,
         )
 
-    def draw(self, seed: int, *, reverser: TriggerReverser | None = None) -> Draw:
+    def draw(
+        self,
+        seed: int,
+        *,
+        reverser: TriggerReverser | None = None,
+        client: DownstreamClient | None = None,
+    ) -> Draw:
         """Re-train the backdoored client's classifier with ``seed`` (its features are kept),
-        draw a real bug, reverse-engineer its trigger and sample D_val, all with ``seed``."""
-        if seed != self.fit_seed:
-            self.client.refit(seed=seed, progress=self.progress)
-            self.fit_seed = seed
-        bug = select_bug(self.client, seed=seed)
-        before = self.client.metrics(bug.x_b, bug.label)
+        draw a real bug, reverse-engineer its trigger and sample D_val, all with ``seed``.
+
+        ``client``: draw from this fitted client instead, and reverse on its encoder (a bug
+        reported against an already patched encoder)."""
+        if client is None:
+            if seed != self.fit_seed:
+                self.client.refit(seed=seed, progress=self.progress)
+                self.fit_seed = seed
+            client = self.client
+        bug = select_bug(client, seed=seed)
+        before = client.metrics(bug.x_b, bug.label)
         rev = (reverser or self.reverser).reverse(
-            self.backdoored, bug, seed=seed, device=self.device
+            client.encoder_, bug, seed=seed, device=self.device
         )
         val = take(
             self.val_pool.inputs,
@@ -344,6 +355,7 @@ class Prepared:
             client = self.new_client()
             client.classifier = MLPClassifier(**{**self.setting.classifier, **classifier})
         client = client.fit(encoder, seed=seed, progress=self.progress)
+        self.last_client = client  # fitted on ``encoder``: a later bug can be drawn from it
         after = client.metrics(bug.x_b, bug.label)
         diagnostics = {
             "cos_b_r_before": _pair_cosine(self.backdoored, bug),
