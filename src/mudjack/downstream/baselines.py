@@ -197,6 +197,12 @@ class _OnTrainingData(ClientPatcher):
         self.lr = lr
         self.batch_size = batch_size
 
+    def _train(self, clf: MLPClassifier, batches: Any, seed: int, progress: bool) -> None:
+        _fine_tune(
+            clf, batches, epochs=self.epochs, lr=self.lr, seed=seed, progress=progress,
+            desc=self.name,
+        )  # fmt: skip
+
 
 @register_client_patcher("client-ft-train")
 class ClientFineTuneTrain(_OnTrainingData):
@@ -213,15 +219,7 @@ class ClientFineTuneTrain(_OnTrainingData):
             perm = torch.randperm(len(x), generator=gen)
             return ((x[perm[sl]], y[perm[sl]]) for sl in batched(len(x), bs))
 
-        _fine_tune(
-            clf,
-            batches,
-            epochs=self.epochs,
-            lr=self.lr,
-            seed=seed,
-            progress=progress,
-            desc="client FT+D_train",
-        )
+        self._train(clf, batches, seed, progress)
         return None
 
 
@@ -312,13 +310,5 @@ class Beagle(_OnTrainingData):
                 x = torch.cat([x_clean[idx[:half]], x_stamped[idx[half:]]])
                 yield x, y[idx]
 
-        _fine_tune(
-            clf,
-            batches,
-            epochs=self.epochs,
-            lr=self.lr,
-            seed=seed,
-            progress=progress,
-            desc="BEAGLE",
-        )
+        self._train(clf, batches, seed, progress)
         return None
