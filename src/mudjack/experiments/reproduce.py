@@ -28,7 +28,15 @@ from mudjack.bug import BugInstance, select_normal_bug, synthesize_reference
 from mudjack.data import load_pretraining
 from mudjack.errors import InputError
 from mudjack.experiments.paper import PAPER, paper_rows
-from mudjack.experiments.run import Prepared, Setting, get_setting, prepare, score_reverse
+from mudjack.experiments.run import (
+    Prepared,
+    Setting,
+    get_setting,
+    mean_std,
+    pair_cosine,
+    prepare,
+    score_reverse,
+)
 from mudjack.patching import create_patcher
 from mudjack.reverse import TriggerReverser
 from mudjack.triggers import PatchTrigger
@@ -539,7 +547,7 @@ def _run_arm(
         result.encoder, bug, seed=seed, classifier=_classifier(arm, quick)
     )
     if encoder is not prep.backdoored:  # also the bug's own encoder before this patch
-        diagnostics["cos_b_r_before_this_patch"] = _pair_cos(encoder, bug)
+        diagnostics["cos_b_r_before_this_patch"] = pair_cosine(encoder, bug)
     cache["last_encoder"] = result.encoder
     return {
         **out,
@@ -556,12 +564,6 @@ def _run_arm(
     }
 
 
-def _pair_cos(encoder: Any, bug: Any) -> float:
-    with torch.no_grad():
-        f = encoder.eval().embed(torch.stack([bug.x_b, bug.x_r]))
-    return float(f[0] @ f[1])
-
-
 def _classifier(arm: Arm, quick: bool) -> dict[str, Any] | None:
     if not arm.classifier:
         return None
@@ -570,16 +572,11 @@ def _classifier(arm: Arm, quick: bool) -> dict[str, Any] | None:
     return dict(arm.classifier)
 
 
-def _mean_std(vals: list[float]) -> dict[str, float]:
-    mean = sum(vals) / len(vals)
-    return {"mean": mean, "std": math.sqrt(sum((v - mean) ** 2 for v in vals) / len(vals))}
-
-
 def _aggregate(label: str, metrics: list[dict[str, Any]], paper: str | None, name: str) -> dict:
     row: dict[str, Any] = {"label": label, "n": len(metrics)}
     for k in ("cp", "acc", "asr", "accb"):
         vals = [float(m[k]) for m in metrics if m[k] is not None and not _isnan(m[k])]
-        row[k] = _mean_std(vals) if vals else None
+        row[k] = mean_std(vals) if vals else None
     ref = paper_rows(name).get(paper) if paper else None
     row["paper"] = (
         None

@@ -206,14 +206,14 @@ def ground_truth(name_or_path: str) -> tuple[Trigger, int | None]:
     return PatchTrigger.square(shape, **spec), int(truth["target"])
 
 
-def _mean_std(vals: list[float]) -> dict[str, float]:
+def mean_std(vals: list[float]) -> dict[str, float]:
     mean = sum(vals) / len(vals)
     return {"mean": mean, "std": math.sqrt(sum((v - mean) ** 2 for v in vals) / len(vals))}
 
 
 def _summary(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Mean and (population) std of CP (as a 0-1 rate), Acc, ASR and AccB over bug instances."""
-    return {k: _mean_std([float(r[k]) for r in rows]) for k in ("cp", "acc", "asr", "accb")}
+    return {k: mean_std([float(r[k]) for r in rows]) for k in ("cp", "acc", "asr", "accb")}
 
 
 @dataclass
@@ -358,8 +358,8 @@ class Prepared:
         self.last_client = client  # fitted on ``encoder``: a later bug can be drawn from it
         after = client.metrics(bug.x_b, bug.label)
         diagnostics = {
-            "cos_b_r_before": _pair_cosine(self.backdoored, bug),
-            "cos_b_r_after": _pair_cosine(encoder, bug),
+            "cos_b_r_before": pair_cosine(self.backdoored, bug),
+            "cos_b_r_after": pair_cosine(encoder, bug),
             "x_r_correct_after": bool(client.metrics(bug.x_r, bug.label).cp),
         }
         return after, diagnostics
@@ -389,7 +389,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
     for key in ("iou", "precision", "recall"):
         if key in rows[0].get("reverse", {}):
-            summary[key] = _mean_std([r["reverse"][key] for r in rows])
+            summary[key] = mean_std([r["reverse"][key] for r in rows])
     return summary
 
 
@@ -466,7 +466,7 @@ def run_setting(
 
 
 @torch.no_grad()
-def _pair_cosine(encoder: Encoder, bug: Any) -> float:
+def pair_cosine(encoder: Encoder, bug: Any) -> float:
     """cos(h(x_b), h(x_r)): what the effectiveness loss raises."""
     dev = next(encoder.parameters()).device
     if isinstance(bug.x_b, str):
