@@ -71,11 +71,22 @@ def test_bounded_fine_tuning_stays_in_its_ball(case, name, check):
     train, bad, _, _, bug = case
     kw = {"epochs": 20, "batch_size": 64, "max_steps": 20, "lr": 1e-2}
     free = create_patcher("ft", **kw).patch(bad, bug, train.images[:128], seed=0).encoder
-    bounded = create_patcher(name, **kw).patch(bad, bug, train.images[:128], seed=0).encoder
+    result = create_patcher(name, **kw).patch(bad, bug, train.images[:128], seed=0)
+    bounded = result.encoder
     n = sum(p.numel() for p in bad.parameters())
     assert not check(_delta(free, bad), n)  # unconstrained FT leaves the ball: the bound binds
     assert check(_delta(bounded, bad), n)
     assert _cos(bounded, bug) > _cos(bad, bug)
+    assert 1 <= result.history[-1]["projected_steps"] <= 20
+
+
+def test_a_bound_that_never_binds_is_logged_and_changes_nothing(case):
+    train, bad, _, _, bug = case
+    kw = {"epochs": 5, "batch_size": 64, "max_steps": 5, "lr": 1e-4}
+    free = create_patcher("ft", **kw).patch(bad, bug, train.images[:128], seed=0)
+    loose = create_patcher("ft-l2", delta=1e6, **kw).patch(bad, bug, train.images[:128], seed=0)
+    assert loose.history[-1]["projected_steps"] == 0
+    assert _delta(loose.encoder, free.encoder).abs().max() < 1e-6
 
 
 def test_l1_projection_matches_the_sorting_solution():

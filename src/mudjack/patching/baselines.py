@@ -58,20 +58,29 @@ class FineTune(Mudjacking):
 
 
 class _Bounded(FineTune):
-    """FT with a projection of ``θ' - θ`` after every step (``_project``)."""
+    """FT with a projection of ``θ' - θ`` after every step (``_project``).
+
+    The patch history logs ``projected_steps``, how many steps so far ended outside the ball
+    (and were projected back): 0 means the bound never acted and the result is FT's.
+    """
 
     def _begin(self, patched: Encoder, bug: BugInstance, val: Any, seed: int) -> None:
         self.params_ = [p for p in patched.parameters() if p.requires_grad]
         self.start_ = [p.detach().clone() for p in self.params_]
+        self.projected_steps_ = 0
 
-    def _after_step(self, patched: Encoder) -> None:
+    def _after_step(self, patched: Encoder) -> dict[str, float]:
         with torch.no_grad():
             deltas = [p - p0 for p, p0 in zip(self.params_, self.start_, strict=True)]
-            self._project(deltas)
+            self.projected_steps_ += int(self._project(deltas))
+            # written back even when unchanged, so the weights stay bit-identical to the
+            # committed results (p0 + (p - p0) may differ from p in the last bit)
             for p, p0, d in zip(self.params_, self.start_, deltas, strict=True):
                 p.copy_(p0 + d)
+        return {"projected_steps": float(self.projected_steps_)}
 
-    def _project(self, deltas: list[torch.Tensor]) -> None:
+    def _project(self, deltas: list[torch.Tensor]) -> bool:
+        """Project ``deltas`` in place onto the ball; return whether they were outside it."""
         raise NotImplementedError
 
     def patch(self, encoder: Encoder, *args: Any, **kwargs: Any) -> PatchResult:
@@ -100,15 +109,18 @@ class FineTuneLp(_Bounded):
         self.p = p
         self.delta = delta
 
-    def _project(self, deltas: list[torch.Tensor]) -> None:
+    def _project(self, deltas: list[torch.Tensor]) -> bool:
         if self.p == "inf":
+            outside = any(bool((d.abs() > self.delta).any()) for d in deltas)
             for d in deltas:
                 d.clamp_(-self.delta, self.delta)
-            return
+            return outside
         norm = torch.linalg.vector_norm(torch.stack([d.norm() for d in deltas]))
-        if norm > self.delta:
-            for d in deltas:
-                d.mul_(self.delta / norm)
+        if norm <= self.delta:
+            return False
+        for d in deltas:
+            d.mul_(self.delta / norm)
+        return True
 
 
 @register_patcher("ft-l2")
@@ -173,16 +185,17 @@ class Unlearning(_Bounded):
         super().__init__(**kwargs)
         self.delta = delta
 
-    def _project(self, deltas: list[torch.Tensor]) -> None:
+    def _project(self, deltas: list[torch.Tensor]) -> bool:
         flat = torch.cat([d.reshape(-1) for d in deltas])
         radius = self.delta * flat.numel()
         if float(flat.abs().sum()) <= radius:
-            return
+            return False
         flat = project_l1_ball(flat, radius)
         i = 0
         for d in deltas:
             d.copy_(flat[i : i + d.numel()].view_as(d))
             i += d.numel()
+        return True
 
 
 @register_patcher("fine-pruning")

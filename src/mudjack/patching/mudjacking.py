@@ -121,8 +121,12 @@ class Mudjacking(Patcher):
     def _begin(self, patched: Encoder, bug: BugInstance, val: Any, seed: int) -> None:
         """Hook run once before the first step (baselines record the starting weights)."""
 
-    def _after_step(self, patched: Encoder) -> None:
-        """Hook run after every optimiser step (baselines project the weights here)."""
+    def _after_step(self, patched: Encoder) -> dict[str, float] | None:
+        """Hook run after every optimiser step (baselines project the weights here).
+
+        May return numbers to log with the step's loss terms in the patch history.
+        """
+        return None
 
     def patch(
         self,
@@ -185,12 +189,13 @@ class Mudjacking(Patcher):
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-                self._after_step(patched)
+                extra = self._after_step(patched)
                 step += 1
                 bar.update(1)
                 if step % self.log_every == 0 or step == total:
                     rec = {"step": step, "loss": loss.item()}
                     rec.update({k: v for k, v in terms.items() if isinstance(v, float)})
+                    rec.update(extra or {})
                     history.append(rec)
                     bar.set_postfix({k[:1]: f"{rec[k]:.3f}" for k in _LOGGED if k in rec})
         bar.close()
