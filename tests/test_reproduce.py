@@ -94,6 +94,9 @@ def test_arms_of_one_setting_share_the_bug_instance(quick_run):
     # one bug, one x_b: the cosine of the pair before patching is the same for every arm
     assert fp["diagnostics"]["cos_b_r_before"] == ft["diagnostics"]["cos_b_r_before"]
     assert ft["params"]["max_steps"] == bug["arms"]["Mudjacking"]["params"]["max_steps"]
+    # the last logged losses travel with each arm; bounded FT says how often its ball acted
+    assert ft["last_log"]["step"] == ft["steps"] and "effectiveness" in ft["last_log"]
+    assert 0 <= bug["arms"]["Unlearning"]["last_log"]["projected_steps"] <= ft["steps"]
 
 
 def test_list_and_bad_names(capsys, tmp_path):

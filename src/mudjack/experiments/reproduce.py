@@ -561,6 +561,7 @@ def _run_arm(
         },
         "patch_shared": shared,
         "params": {k: v for k, v in result.params.items() if k != "pruned"},
+        "last_log": result.history[-1] if result.history else None,
     }
 
 
