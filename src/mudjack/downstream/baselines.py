@@ -29,11 +29,14 @@ from tqdm.auto import tqdm
 
 from mudjack.bug import BugInstance
 from mudjack.downstream.client import DownstreamClient, MLPClassifier, embed_trigger
-from mudjack.errors import InputError, UnknownNameError
+from mudjack.errors import InputError
+from mudjack.registry import Registry
 from mudjack.triggers.base import Trigger
 from mudjack.utils import batched, make_generator, seeded
 
-_CLIENT_PATCHERS: dict[str, type[ClientPatcher]] = {}
+_CLIENT_PATCHERS: Registry[type[ClientPatcher]] = Registry(
+    "client-side patching method", set_name=True
+)
 
 
 @dataclass
@@ -97,26 +100,17 @@ class ClientPatcher(abc.ABC):
 
 
 def register_client_patcher(name: str):  # type: ignore[no-untyped-def]
-    def deco(cls: type[ClientPatcher]) -> type[ClientPatcher]:
-        cls.name = name
-        _CLIENT_PATCHERS[name] = cls
-        return cls
-
-    return deco
+    """Class decorator: make a client patcher constructible by ``create_client_patcher(name)``."""
+    return _CLIENT_PATCHERS.register(name)
 
 
 def list_client_patchers() -> list[str]:
-    return sorted(_CLIENT_PATCHERS)
+    return _CLIENT_PATCHERS.names()
 
 
 def create_client_patcher(name: str, **kwargs: Any) -> ClientPatcher:
     """Build a registered client-side patcher: ``create_client_patcher("beagle")``."""
-    if name not in _CLIENT_PATCHERS:
-        raise UnknownNameError(
-            f"Unknown client-side patching method {name!r}. Expected one of: "
-            f"{', '.join(list_client_patchers())}."
-        )
-    return _CLIENT_PATCHERS[name](**kwargs)
+    return _CLIENT_PATCHERS.create(name, **kwargs)
 
 
 def _check_schedule(epochs: int, lr: float, batch_size: int) -> None:

@@ -10,10 +10,11 @@ import torch
 
 from mudjack.bug import BugInstance
 from mudjack.encoders.base import Encoder
-from mudjack.errors import InputError, UnknownNameError
+from mudjack.errors import InputError
+from mudjack.registry import Registry
 from mudjack.triggers.base import Trigger
 
-_PATCHERS: dict[str, type[Patcher]] = {}
+_PATCHERS: Registry[type[Patcher]] = Registry("patching method", set_name=True)
 
 
 @dataclass
@@ -99,22 +100,14 @@ class Patcher(abc.ABC):
 
 
 def register_patcher(name: str):  # type: ignore[no-untyped-def]
-    def deco(cls: type[Patcher]) -> type[Patcher]:
-        cls.name = name
-        _PATCHERS[name] = cls
-        return cls
-
-    return deco
+    """Class decorator: make a patcher constructible by ``create_patcher(name)``."""
+    return _PATCHERS.register(name)
 
 
 def list_patchers() -> list[str]:
-    return sorted(_PATCHERS)
+    return _PATCHERS.names()
 
 
 def create_patcher(name: str, **kwargs: Any) -> Patcher:
     """Build a registered patcher: ``create_patcher("mudjacking", lambda_l=1.0)``."""
-    if name not in _PATCHERS:
-        raise UnknownNameError(
-            f"Unknown patching method {name!r}. Expected one of: {', '.join(list_patchers())}."
-        )
-    return _PATCHERS[name](**kwargs)
+    return _PATCHERS.create(name, **kwargs)
