@@ -129,6 +129,18 @@ def write_json_atomic(path: str | os.PathLike[str], obj: Any, overwrite: bool = 
     return write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n", overwrite)
 
 
+def check_schedule(
+    epochs: int, batch_size: int, lr: float, *, min_batch: int = 1, unit: str = "epochs"
+) -> None:
+    """Raise :class:`InputError` unless ``epochs`` (or steps: ``unit``) >= 1, ``batch_size`` >=
+    ``min_batch`` and ``lr`` > 0."""
+    if epochs < 1 or batch_size < min_batch or lr <= 0:
+        raise InputError(
+            f"Expected {unit} >= 1, batch_size >= {min_batch} and lr > 0, got {epochs}, "
+            f"{batch_size}, {lr}."
+        )
+
+
 def batched(n: int, batch_size: int) -> Iterator[slice]:
     """Yield slices covering ``range(n)`` in chunks of ``batch_size``."""
     if batch_size <= 0:

@@ -38,7 +38,7 @@ from mudjack.encoders.base import check_texts
 from mudjack.encoders.text import HFTextEncoder
 from mudjack.errors import InputError
 from mudjack.triggers.text import TextTrigger
-from mudjack.utils import make_generator, resolve_device, seeded
+from mudjack.utils import check_schedule, make_generator, resolve_device, seeded
 
 POR_TRIGGERS = ("cf", "mn", "bb", "tq")
 NEUBA_TRIGGERS = ("≡", "∈", "⊆", "⊕")
@@ -83,10 +83,7 @@ class TextBackdoor:
         lr: float = 1e-4,
         lambda_clean: float = 1.0,
     ) -> None:
-        if steps < 1 or batch_size < 1 or lr <= 0:
-            raise InputError(
-                f"Expected steps >= 1, batch_size >= 1 and lr > 0, got {steps}, {batch_size}, {lr}."
-            )
+        check_schedule(steps, batch_size, lr, unit="steps")
         self.triggers = tuple(TextTrigger([w]).words[0] for w in triggers)
         if not self.triggers:
             raise InputError("Expected at least one trigger word.")

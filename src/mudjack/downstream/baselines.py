@@ -32,7 +32,7 @@ from mudjack.downstream.client import DownstreamClient, MLPClassifier, embed_tri
 from mudjack.errors import InputError
 from mudjack.registry import Registry
 from mudjack.triggers.base import Trigger
-from mudjack.utils import batched, make_generator, seeded
+from mudjack.utils import batched, check_schedule, make_generator, seeded
 
 _CLIENT_PATCHERS: Registry[type[ClientPatcher]] = Registry(
     "client-side patching method", set_name=True
@@ -113,13 +113,6 @@ def create_client_patcher(name: str, **kwargs: Any) -> ClientPatcher:
     return _CLIENT_PATCHERS.create(name, **kwargs)
 
 
-def _check_schedule(epochs: int, lr: float, batch_size: int) -> None:
-    if epochs < 1 or lr <= 0 or batch_size < 1:
-        raise InputError(
-            f"Expected epochs >= 1, lr > 0 and batch_size >= 1, got {epochs}, {lr}, {batch_size}."
-        )
-
-
 def _fine_tune(
     clf: MLPClassifier,
     batches: Any,
@@ -158,7 +151,7 @@ class ClientFineTune(ClientPatcher):
     """FT: fine-tune the classifier on the single pair ``(x_b, y_b)`` (one step per epoch)."""
 
     def __init__(self, *, epochs: int = 50, lr: float = 1e-3) -> None:
-        _check_schedule(epochs, lr, 1)
+        check_schedule(epochs, 1, lr)
         self.epochs = epochs
         self.lr = lr
 
@@ -186,7 +179,7 @@ class _OnTrainingData(ClientPatcher):
     """
 
     def __init__(self, *, epochs: int = 50, lr: float = 1e-3, batch_size: int | None = None):
-        _check_schedule(epochs, lr, batch_size or 1)
+        check_schedule(epochs, batch_size or 1, lr)
         self.epochs = epochs
         self.lr = lr
         self.batch_size = batch_size

@@ -34,7 +34,7 @@ from mudjack.errors import InputError
 from mudjack.patching.base import Patcher, PatchResult, register_patcher
 from mudjack.patching.mudjacking import Mudjacking
 from mudjack.triggers.base import Trigger
-from mudjack.utils import resolve_device
+from mudjack.utils import check_schedule, resolve_device
 
 
 @register_patcher("ft")
@@ -239,11 +239,7 @@ class FinePruning(Patcher):
     ) -> None:
         if not 0 < ratio < 1:
             raise InputError(f"Expected 0 < ratio < 1, got {ratio}.")
-        if epochs < 1 or batch_size < 2 or lr <= 0:
-            raise InputError(
-                f"Expected epochs >= 1, batch_size >= 2 and lr > 0, got {epochs}, "
-                f"{batch_size}, {lr}."
-            )
+        check_schedule(epochs, batch_size, lr, min_batch=2)
         self.ratio = ratio
         self.epochs = epochs
         self.batch_size = batch_size

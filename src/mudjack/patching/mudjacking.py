@@ -34,7 +34,7 @@ from mudjack.encoders.base import Encoder
 from mudjack.errors import InputError
 from mudjack.patching.base import Patcher, PatchResult, register_patcher
 from mudjack.triggers.base import Trigger
-from mudjack.utils import concat_inputs, make_generator, resolve_device, take
+from mudjack.utils import check_schedule, concat_inputs, make_generator, resolve_device, take
 
 
 def _layout(x: Any) -> Any:
@@ -91,11 +91,7 @@ class Mudjacking(Patcher):
     ) -> None:
         if optimizer not in {"adam", "sgd"}:
             raise InputError(f"Expected optimizer 'adam' or 'sgd', got {optimizer!r}.")
-        if epochs < 1 or batch_size < 1 or lr <= 0:
-            raise InputError(
-                f"Expected epochs >= 1, batch_size >= 1 and lr > 0, got {epochs}, "
-                f"{batch_size}, {lr}."
-            )
+        check_schedule(epochs, batch_size, lr)
         self.lambda_e = lambda_e
         self.lambda_l = lambda_l
         self.lambda_g = lambda_g
