@@ -1,6 +1,7 @@
 """`mudjack reproduce --quick`: every experiment runs end to end on the shipped models and
 writes its JSON, Markdown table and the index (structure and sanity, not the paper's numbers)."""
 
+import dataclasses
 import json
 
 import pytest
@@ -116,3 +117,30 @@ def test_never_overwrites_a_file_it_did_not_write(tmp_path, capsys):
     assert main(["reproduce", "table10", "--quick", "--quiet", "--out", str(tmp_path)]) == 2
     assert "was not written by `mudjack reproduce`" in capsys.readouterr().err
     assert mine.read_text() == "my notes\n"
+
+
+def test_index_alone_takes_the_current_reasons_and_keeps_the_numbers(
+    quick_run, tmp_path, monkeypatch, capsys
+):
+    for name in ("table3", "table5"):
+        (tmp_path / f"{name}.json").write_bytes((quick_run / f"{name}.json").read_bytes())
+    monkeypatch.setitem(
+        EXPERIMENTS, "table3", dataclasses.replace(EXPERIMENTS["table3"], why="A NEW REASON.")
+    )
+    assert main(["reproduce", "--index", "--out", str(tmp_path)]) == 0
+    index = (tmp_path / "README.md").read_text()
+    section = index.split("## [table3]")[1].split("## ")[0]
+    assert "A NEW REASON." in section and "Largest differences:" in section
+    old = (quick_run / "README.md").read_text().split("## [table3]")[1].split("## ")[0]
+    table = [line for line in section.splitlines() if line.startswith("| ")]
+    assert table == [line for line in old.splitlines() if line.startswith("| ")]
+    assert "## table10: " in index and "Not run yet." in index
+    assert not (tmp_path / "table3.md").exists()  # nothing but the index is written
+    capsys.readouterr()
+    assert main(["reproduce", "--index", "table3", "--out", str(tmp_path)]) == 2
+    assert "takes no experiment names" in capsys.readouterr().err
+    assert main(["reproduce", "--index", "--out", str(tmp_path / "missing")]) == 2
+    assert "Expected a folder of `mudjack reproduce` results" in capsys.readouterr().err
+    (tmp_path / "README.md").write_text("my own readme\n")
+    assert main(["reproduce", "--index", "--out", str(tmp_path)]) == 2
+    assert (tmp_path / "README.md").read_text() == "my own readme\n"

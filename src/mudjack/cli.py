@@ -236,6 +236,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("names", nargs="*", metavar="NAME", help="experiment names, or all")
     p.add_argument("--list", action="store_true", help="list the experiments and exit")
+    p.add_argument(
+        "--index",
+        action="store_true",
+        help="only rewrite the index README.md in --out from the JSON files there",
+    )
     p.add_argument("--quick", action="store_true", help="smoke-test sizes (one seed, a few steps)")
     p.add_argument("--seeds", type=int, help="bug instances per setting (default: per experiment)")
     p.add_argument(
@@ -612,6 +617,7 @@ def cmd_reproduce(a: argparse.Namespace) -> int:
         check_outputs,
         get_experiment,
         run_experiment,
+        write_index,
         write_outputs,
     )
 
@@ -620,6 +626,14 @@ def cmd_reproduce(a: argparse.Namespace) -> int:
             settings = ", ".join(part.setting for part in exp.parts)
             arms = ", ".join(arm.label for part in exp.parts for arm in part.arms)
             print(f"{name}: {exp.title}\n  setting {settings}; rows: {arms}")
+        return 0
+    if a.index:
+        if a.names:
+            raise InputError(
+                f"--index runs nothing and takes no experiment names; got {' '.join(a.names)}. "
+                "Run the experiments first, or drop the names."
+            )
+        print(f"index -> {write_index(a.out)}")
         return 0
     if not a.names:
         raise InputError(
