@@ -239,7 +239,14 @@ EXPERIMENTS: dict[str, Experiment] = {
                     ),
                 ),
             ),
-            why=_STAND_INS,
+            why=_STAND_INS + " FT with D_train adds one (x_b, y_b) to 5,000 training inputs: 50 "
+            "epochs of it do not move our client's decision at x_b, so neither x_b nor the "
+            "backdoor is fixed (the paper's ASR of 0.44 says its classifier learned x_b's "
+            "triggered region; ours does not). AI-Lancet flips neurons until x_b is fixed; "
+            "how much of the backdoor that removes depends on how many flips it took, so its "
+            "ASR varies widely between bug instances. BEAGLE never trains on x_b itself: it "
+            "brings most triggered inputs back to their class (AccB), but on our bugs x_b was "
+            "among those it left wrong.",
         ),
         Experiment(
             "table2",
