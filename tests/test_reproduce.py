@@ -144,3 +144,23 @@ def test_index_alone_takes_the_current_reasons_and_keeps_the_numbers(
     (tmp_path / "README.md").write_text("my own readme\n")
     assert main(["reproduce", "--index", "--out", str(tmp_path)]) == 2
     assert (tmp_path / "README.md").read_text() == "my own readme\n"
+
+
+def test_paper_sizes_are_one_flag_away_and_exclude_quick(monkeypatch, tmp_path, capsys):
+    import mudjack.experiments.reproduce as rep
+
+    seen = []
+
+    def stop(setting, **kwargs):  # record the setting, run nothing
+        seen.append(setting)
+        raise rep.InputError("stopped before preparing")
+
+    monkeypatch.setattr(rep, "prepare", stop)
+    with pytest.raises(rep.InputError, match="stopped"):
+        rep.run_experiment("table1", paper_sizes=True)
+    assert seen[0].name == "default-paper" and seen[0].val_size == 50000
+    assert seen[0].patch["epochs"] == 200 and seen[0].patch["max_steps"] is None
+    with pytest.raises(rep.InputError, match="at most one of quick and paper_sizes"):
+        rep.run_experiment("table1", quick=True, paper_sizes=True)
+    assert main(["reproduce", "table1", "--quick", "--paper-sizes", "--out", str(tmp_path)]) == 2
+    assert "Drop one" in capsys.readouterr().err and not any(tmp_path.iterdir())

@@ -242,6 +242,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="only rewrite the index README.md in --out from the JSON files there",
     )
     p.add_argument("--quick", action="store_true", help="smoke-test sizes (one seed, a few steps)")
+    p.add_argument(
+        "--paper-sizes",
+        action="store_true",
+        help="the paper's sizes (Tables 17b, 18: e.g. 50,000 validation images, 200 epochs); "
+        "needs a GPU",
+    )
     p.add_argument("--seeds", type=int, help="bug instances per setting (default: per experiment)")
     p.add_argument(
         "--out", type=Path, default=Path("results"), help="output folder (default: results)"
@@ -648,6 +654,7 @@ def cmd_reproduce(a: argparse.Namespace) -> int:
         torch.manual_seed(a.seed)
         flags = [
             *(["--quick"] if a.quick else []),
+            *(["--paper-sizes"] if a.paper_sizes else []),
             *([f"--seeds {a.seeds}"] if a.seeds else []),
             *([f"--seed {a.seed}"] if a.seed else []),
         ]
@@ -658,6 +665,7 @@ def cmd_reproduce(a: argparse.Namespace) -> int:
             seeds=a.seeds,
             seed=a.seed,
             quick=a.quick,
+            paper_sizes=a.paper_sizes,
             device=a.device,
             progress=not a.quiet,
             log=None if a.quiet else _log,

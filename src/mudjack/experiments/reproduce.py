@@ -616,12 +616,21 @@ def run_experiment(
     seeds: int | None = None,
     seed: int = 0,
     quick: bool = False,
+    paper_sizes: bool = False,
     device: str | torch.device = "cpu",
     progress: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run experiment ``name`` on bug instances drawn with seeds ``seed, seed + 1, ...``;
-    return its results (per bug instance and aggregated rows)."""
+    return its results (per bug instance and aggregated rows).
+
+    ``quick``: smoke-test sizes. ``paper_sizes``: every setting at the paper's sizes
+    (``Setting.paper()``: D_val, epochs, batch sizes of Tables 17b and 18; needs a GPU)."""
+    if quick and paper_sizes:
+        raise InputError(
+            "Expected at most one of quick and paper_sizes, got both: quick shrinks every size, "
+            "paper_sizes sets the paper's. Drop one."
+        )
     exp = get_experiment(name)
     n_seeds = 1 if quick else (seeds or exp.seeds)
     if n_seeds < 1:
@@ -631,7 +640,7 @@ def run_experiment(
     parts = []
     rows = []
     for part in exp.parts:
-        setting = get_setting(part.setting)
+        setting = get_setting(part.setting + ("-paper" if paper_sizes else ""))
         if quick:
             setting = quick_setting(setting)
         say(f"[{name}] setting {setting.name}: {n_seeds} bug instance(s), {len(part.arms)} arm(s)")
@@ -698,6 +707,7 @@ def run_experiment(
         "title": exp.title,
         "paper_ref": PAPER.get(name, {}).get("ref"),
         "quick": quick,
+        "paper_sizes": paper_sizes,
         "seeds": n_seeds,
         "first_seed": seed,
         "rows": rows,
@@ -774,6 +784,7 @@ def to_markdown(results: dict[str, Any], command: str) -> str:
         f"Paper: {results['paper_ref'] or 'no counterpart'}. Ours: mean ± std over {n} bug "
         f"instance(s) (seeds {first}-{first + n - 1}); CP counts the instances fixed. "
         f"{'QUICK smoke-test sizes: not comparable with the paper. ' if results['quick'] else ''}"
+        f"{'At the paper sizes. ' if results.get('paper_sizes') else ''}"
         f"{MARKER}: `{command}`, {results['date']}, {results['seconds'] / 60:.1f} min.",
         "",
         "| row | CP | CP paper | Acc | Acc paper | ASR | ASR paper | AccB | AccB paper |",
@@ -928,7 +939,8 @@ def write_index(out_dir: str | Path) -> Path:
             f"## [{name}]({name}.md): {exp.title}",
             "",
             f"`{res.get('command', '?')}`, {res['date']}, {res['seconds'] / 60:.1f} min, "
-            f"{res['seeds']} bug instance(s){', QUICK sizes' if res.get('quick') else ''}.",
+            f"{res['seeds']} bug instance(s){', QUICK sizes' if res.get('quick') else ''}"
+            f"{', paper sizes' if res.get('paper_sizes') else ''}.",
             "",
             "| row | CP | Acc | ASR | AccB | paper (CP, Acc, ASR, AccB) |",
             "|---|---|---|---|---|---|",
