@@ -291,7 +291,11 @@ EXPERIMENTS: dict[str, Experiment] = {
                     before_paper=None,
                 ),
             ),
-            why=_STAND_INS + " The recovered masks are drawn in table4.png.",
+            why=_STAND_INS + " The recovered masks are drawn in table4.png. The order is the "
+            "paper's (Occlusion first); GradCam's mask is upsampled from the last stage's "
+            "4x4 feature map, a coarse blob that overlaps the trigger little (low IoU), and "
+            "Saliency's is scattered pixels, which patches the bug but leaves AccB unstable "
+            "across bug instances.",
         ),
         Experiment(
             "table6",
