@@ -100,6 +100,38 @@ def test_arms_of_one_setting_share_the_bug_instance(quick_run):
     assert 0 <= bug["arms"]["Unlearning"]["last_log"]["projected_steps"] <= ft["steps"]
 
 
+def test_experiments_run_together_share_arms_and_match_each_run_alone(quick_run):
+    """`mudjack reproduce a b ...` patches a row the experiments have in common once; the
+    experiment run alone computes the same numbers. The shared rows are spelt differently in
+    each table: the setting's own reverse method (table4), D_val pool (table6) and size
+    (figure2), and a patcher parameter at its default (figure4's λ_l = 1)."""
+    import mudjack.experiments.reproduce as rep
+
+    shared_rows = {
+        "table4": "Occlusion",
+        "table6": "Fashion-MNIST (pre-training)",
+        "figure2": "|D_val| = 2000",
+        "figure4": "λ_l = 1",
+    }
+    for name, label in shared_rows.items():
+        together = json.loads((quick_run / f"{name}.json").read_text())
+        alone = rep.run_experiment(name, quick=True)
+        assert together["rows"] == alone["rows"], name
+        arms = together["parts"][0]["bugs"][0]["arms"]
+        assert arms[label]["reused_from"]["experiment"] == "table1", name
+        assert arms[label]["seconds"] == {"patch": 0.0, "measure": 0.0}
+        fresh = alone["parts"][0]["bugs"][0]["arms"]
+        assert fresh[label].get("reused_from", {}).get("experiment", name) == name  # alone
+        assert arms[label]["after"] == fresh[label]["after"]
+        if name == "table4":  # the draw's trigger stands in for reversing again: same mask
+            assert arms[label]["reverse"] == fresh[label]["reverse"]
+            assert len(arms[label]["reverse"]["mask"]) == 28
+        if name != "figure2":  # (at quick sizes D_val has 32 inputs: every size is all of it)
+            others = [a for k, a in arms.items() if k != label]
+            # they compute otherwise (table5's λ_l = 0 is figure4's, rightly shared)
+            assert all(a.get("reused_from", {}).get("experiment") != "table1" for a in others)
+
+
 def test_list_and_bad_names(capsys, tmp_path):
     assert main(["reproduce", "--list"]) == 0
     out = capsys.readouterr().out

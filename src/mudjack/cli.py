@@ -232,7 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the paper's tables (ours beside the paper's numbers)",
         description="Run named experiments, each mapping to a table of the paper, and write "
         "NAME.json, NAME.md (our mean ± std beside the paper's numbers) and an index README.md "
-        "into --out. `mudjack reproduce --list` names them; `all` runs every one.",
+        "into --out. `mudjack reproduce --list` names them; `all` runs every one. Experiments "
+        "run in one command share the rows they have in common (most tables' default "
+        "Mudjacking row is patched once per bug instance); the results mark such rows.",
     )
     p.add_argument("names", nargs="*", metavar="NAME", help="experiment names, or all")
     p.add_argument("--list", action="store_true", help="list the experiments and exit")
@@ -620,6 +622,7 @@ def cmd_reproduce(a: argparse.Namespace) -> int:
     from mudjack.errors import InputError
     from mudjack.experiments.reproduce import (
         EXPERIMENTS,
+        RunCache,
         check_outputs,
         get_experiment,
         run_experiment,
@@ -650,6 +653,7 @@ def cmd_reproduce(a: argparse.Namespace) -> int:
     for name in names:  # fail on a bad name or a foreign file before running anything
         get_experiment(name)
         check_outputs(a.out, name)
+    cache = RunCache()  # the experiments share prepared settings and identical arms
     for name in names:
         torch.manual_seed(a.seed)
         flags = [
@@ -669,6 +673,7 @@ def cmd_reproduce(a: argparse.Namespace) -> int:
             device=a.device,
             progress=not a.quiet,
             log=None if a.quiet else _log,
+            cache=cache,
         )
         paths = write_outputs(results, a.out, command)
         print(f"{name}: {time.perf_counter() - t:.0f}s -> {', '.join(str(p) for p in paths)}")
