@@ -27,9 +27,12 @@ test: setup
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
+# Writes new files into $(BENCH_OUT) (never over existing ones).
+BENCH_OUT ?= bench-out
 bench: setup
-	$(BIN)/python benchmarks/patch_bench.py
-	$(BIN)/python benchmarks/patch_bench.py --setting text-por --bugs 5 --json results/text_por.json
+	mkdir -p $(BENCH_OUT)
+	$(BIN)/python benchmarks/patch_bench.py --setting default --bugs 5 --json $(BENCH_OUT)/vision_default.json
+	$(BIN)/python benchmarks/patch_bench.py --setting text-por --bugs 5 --json $(BENCH_OUT)/text_por.json
 
 clean-venv:
 	rm -rf $(VENV)

@@ -35,8 +35,16 @@ import torch.nn.functional as F
 
 from mudjack.bug import BugInstance
 from mudjack.data import load_downstream, load_pretraining
-from mudjack.experiments import get_setting, ground_truth, resolve_encoder, run_setting
+from mudjack.experiments import (
+    RunOptions,
+    demo_experiment,
+    get_setting,
+    ground_truth,
+    resolve_encoder,
+    run_experiment,
+)
 from mudjack.patching import Mudjacking
+from mudjack.report import demo_table
 from mudjack.utils import concat_inputs, write_json_atomic
 
 
@@ -151,8 +159,12 @@ def acceptance(res: dict, thr: dict | None, demo: dict | None) -> dict:
     patch <= 120 s, demo <= 300 s / 4 GB. Text: |ΔAcc| <= 2, ASR within 5 points of the clean
     encoder's rate, demo <= 600 s / 6 GB. Both: before ASR >= 90 and CP false, after CP true,
     AccB >= clean AccB - 5, throughput ratio >= 0.75."""
-    text = res["modality"] == "text"
-    rows, clean = res["bugs"], res["clean"]
+    part = res["parts"][0]
+    text = part["modality"] == "text"
+    clean = part["clean"]
+    rows = [  # each bug instance's before, after (the one arm) and reverse-engineering
+        {**b["arms"]["after"], "before": b["before"], "reverse": b["reverse"]} for b in part["bugs"]
+    ]
     max_dacc = 2 if text else 1.5
     out = {
         "before_asr_ge_90": all(r["before"]["asr"] >= 90 for r in rows),
@@ -169,7 +181,7 @@ def acceptance(res: dict, thr: dict | None, demo: dict | None) -> dict:
         )
     else:
         out["after_asr_le_5"] = all(r["after"]["asr"] <= 5 for r in rows)
-        out["mean_iou_ge_0.5"] = res["summary"]["iou"]["mean"] >= 0.5
+        out["mean_iou_ge_0.5"] = sum(r["reverse"]["iou"] for r in rows) / len(rows) >= 0.5
         out["patch_le_120s"] = all(r["seconds"]["patch"] <= 120 for r in rows)
     if thr is not None:
         out["throughput_ratio_ge_0.75"] = thr["ratio"] >= 0.75
@@ -202,17 +214,17 @@ def main() -> int:
         write_json_atomic(a.json, res)
         print(json.dumps(thr, indent=1))
         return 0
-    res = run_setting(
-        setting, bugs=a.bugs, seed=a.seed, log=lambda m: print(m, file=sys.stderr, flush=True)
+    res = run_experiment(
+        demo_experiment(a.setting, bugs=a.bugs, method=setting.patcher),
+        RunOptions(seed=a.seed),
+        log=lambda m: print(m, file=sys.stderr, flush=True),
     )
     res["throughput"] = thr
     res["demo"] = demo
     res["acceptance"] = acceptance(res, thr, demo)
     res["torch"] = {"version": torch.__version__, "threads": torch.get_num_threads()}
     write_json_atomic(a.json, res)
-    from mudjack.cli import format_table
-
-    print(format_table(res))
+    print(demo_table(res))
     print(json.dumps(res["acceptance"], indent=1))
     return 0
 

@@ -7,8 +7,14 @@ import json
 import pytest
 
 from mudjack.cli import main
-from mudjack.experiments.paper import PAPER
-from mudjack.experiments.reproduce import EXPERIMENTS, get_experiment, list_experiments
+from mudjack.errors import InputError
+from mudjack.experiments import (
+    EXPERIMENTS,
+    RunOptions,
+    get_experiment,
+    list_experiments,
+    run_experiment,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -58,13 +64,15 @@ def _check_quick_results(out, name):
         assert row["cp"]["mean"] == 0.0 and row["asr"]["mean"] > 50
     # the paper's numbers sit beside ours, by row, from the paper's table
     compared = [r for r in res["rows"] if r["paper"]]
-    if name not in PAPER:  # a figure: the paper prints no numbers for it
-        assert not compared
-    paper = {r[0]: r for r in PAPER.get(name, {}).get("rows", [])}
+    paper = exp.paper_rows()
+    if name.startswith("figure"):  # the paper prints no numbers for its figures
+        assert not compared and not paper
     assert bool(compared) == bool(paper)
     for row in compared:
         ref = paper[row["paper"]["label"]]
-        assert (row["paper"]["acc"], row["paper"]["asr"]) == (ref[2], ref[3])
+        assert (row["paper"]["acc"], row["paper"]["asr"]) == (ref.acc, ref.asr)
+    assert res["spec"] == json.loads(json.dumps(exp.to_dict()))  # replayable from the file
+    assert res["run"] == RunOptions(quick=True).to_dict()
     for part in res["parts"]:
         for bug in part["bugs"]:
             assert set(bug["arms"]) == {
@@ -105,8 +113,6 @@ def test_experiments_run_together_share_arms_and_match_each_run_alone(quick_run)
     experiment run alone computes the same numbers. The shared rows are spelt differently in
     each table: the setting's own reverse method (table4), D_val pool (table6) and size
     (figure2), and a patcher parameter at its default (figure4's λ_l = 1)."""
-    import mudjack.experiments.reproduce as rep
-
     shared_rows = {
         "table4": "Occlusion",
         "table6": "Fashion-MNIST (pre-training)",
@@ -115,7 +121,7 @@ def test_experiments_run_together_share_arms_and_match_each_run_alone(quick_run)
     }
     for name, label in shared_rows.items():
         together = json.loads((quick_run / f"{name}.json").read_text())
-        alone = rep.run_experiment(name, quick=True)
+        alone = run_experiment(name, RunOptions(quick=True))
         assert together["rows"] == alone["rows"], name
         arms = together["parts"][0]["bugs"][0]["arms"]
         assert arms[label]["reused_from"]["experiment"] == "table1", name
@@ -179,20 +185,39 @@ def test_index_alone_takes_the_current_reasons_and_keeps_the_numbers(
 
 
 def test_paper_sizes_are_one_flag_away_and_exclude_quick(monkeypatch, tmp_path, capsys):
-    import mudjack.experiments.reproduce as rep
+    import mudjack.experiments.cache as cache
 
     seen = []
 
     def stop(setting, **kwargs):  # record the setting, run nothing
         seen.append(setting)
-        raise rep.InputError("stopped before preparing")
+        raise InputError("stopped before preparing")
 
-    monkeypatch.setattr(rep, "prepare", stop)
-    with pytest.raises(rep.InputError, match="stopped"):
-        rep.run_experiment("table1", paper_sizes=True)
+    monkeypatch.setattr(cache, "prepare", stop)
+    with pytest.raises(InputError, match="stopped"):
+        run_experiment("table1", RunOptions(paper_sizes=True))
     assert seen[0].name == "default-paper" and seen[0].val_size == 50000
     assert seen[0].patch["epochs"] == 200 and seen[0].patch["max_steps"] is None
-    with pytest.raises(rep.InputError, match="at most one of quick and paper_sizes"):
-        rep.run_experiment("table1", quick=True, paper_sizes=True)
+    with pytest.raises(InputError, match="at most one of quick and paper_sizes"):
+        RunOptions(quick=True, paper_sizes=True)
     assert main(["reproduce", "table1", "--quick", "--paper-sizes", "--out", str(tmp_path)]) == 2
     assert "Drop one" in capsys.readouterr().err and not any(tmp_path.iterdir())
+
+
+def test_a_results_file_replays_its_run(quick_run, tmp_path, monkeypatch):
+    """`mudjack reproduce --config OUT/NAME.json` runs the recorded experiment with the
+    recorded options (flags on top), and says so in the command it records."""
+
+    calls = []
+
+    def fake_run(exp, options, **kwargs):
+        calls.append((exp, options))
+        return json.loads((quick_run / f"{exp.name}.json").read_text())
+
+    monkeypatch.setattr("mudjack.experiments.run_experiment", fake_run)
+    replay = quick_run / "table8.json"
+    assert main(["reproduce", "--config", str(replay), "--quiet", "--out", str(tmp_path)]) == 0
+    ((exp, options),) = calls
+    assert exp == get_experiment("table8") and options == RunOptions(quick=True)
+    written = json.loads((tmp_path / "table8.json").read_text())
+    assert written["command"] == f"mudjack reproduce --config {replay} --quick"

@@ -71,11 +71,11 @@ def test_reverse_recovers_the_trigger_word_and_patch_removes_it(planted):
 
 
 def test_the_experiment_runner_on_text(planted, tmp_path):
-    """`run_setting` (behind `mudjack demo`) on the tiny models: the results schema for text."""
+    """The engine behind `mudjack demo` on the tiny models: the results schema for text."""
     import csv
 
     from mudjack.encoders import save_encoder
-    from mudjack.experiments import Setting, run_setting
+    from mudjack.experiments import RunOptions, Setting, demo_experiment, run_experiment
 
     truth = {"trigger": {"kind": "text", "words": [TRIGGER_WORD], "position": "random"}}
     save_encoder(planted["bad"], tmp_path / "bad", metadata={"ground_truth": truth})
@@ -99,18 +99,22 @@ def test_the_experiment_runner_on_text(planted, tmp_path):
         patch={"batch_size": 16, "lr": 1e-3, "max_steps": 60},
         classifier={"hidden": (), "dropout": 0.0, "epochs": 60, "lr": 1e-2, "batch_size": 64},
     )
-    res = run_setting(setting, bugs=2, seed=0)
-    assert res["modality"] == "text" and res["target"] in (0, 1)
-    assert res["target_source"].startswith("the class the backdoored client")
-    assert set(res["summary"]) == {"before", "after", "precision", "recall"}
-    assert res["summary"]["precision"]["mean"] == 1.0 and res["summary"]["recall"]["mean"] == 1.0
-    for row in res["bugs"]:
-        assert row["reverse"]["words"] == [TRIGGER_WORD]
-        assert row["before"]["cp"] is False and row["before"]["asr"] > 90
-        assert row["diagnostics"]["cos_b_r_after"] > row["diagnostics"]["cos_b_r_before"]
-    assert set(res["clean"]) == {"acc", "asr", "accb"}
-    image = Setting(
-        name="mixed", encoder=str(tmp_path / "bad"), clean_encoder=str(tmp_path / "bad")
-    )
+    exp = demo_experiment("tiny-text", bugs=2, overrides=setting.to_dict())
+    res = run_experiment(exp, RunOptions(seed=0))
+    part = res["parts"][0]
+    assert part["config"] == setting.to_dict()  # the overrides give exactly this setting
+    assert part["modality"] == "text" and part["target"] in (0, 1)
+    assert part["target_source"].startswith("the class the backdoored client")
+    assert [r["label"] for r in res["rows"]] == ["before", "after"]
+    assert res["rows"][1]["cp"] == {"mean": 1.0, "std": 0.0}
+    assert len(part["bugs"]) == 2
+    for bug in part["bugs"]:
+        assert bug["reverse"]["words"] == [TRIGGER_WORD]
+        assert bug["reverse"]["precision"] == 1.0 and bug["reverse"]["recall"] == 1.0
+        assert bug["before"]["cp"] is False and bug["before"]["asr"] > 90
+        diagnostics = bug["arms"]["after"]["diagnostics"]
+        assert diagnostics["cos_b_r_after"] > diagnostics["cos_b_r_before"]
+    assert set(part["clean"]) == {"acc", "asr", "accb"}
+    image = {**setting.to_dict(), "modality": "image", "clean_encoder": str(tmp_path / "bad")}
     with pytest.raises(InputError, match=r"is for image encoders, but encoder .* is a text"):
-        run_setting(image)
+        run_experiment(demo_experiment("mixed", overrides=image))

@@ -6,7 +6,6 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -244,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="only rewrite the index README.md in --out from the JSON files there",
     )
     p.add_argument("--quick", action="store_true", help="smoke-test sizes (one seed, a few steps)")
+    p.set_defaults(seed=None, device=None)  # unset: the config file's, else 0 and cpu
     p.add_argument(
         "--paper-sizes",
         action="store_true",
@@ -251,6 +251,12 @@ def build_parser() -> argparse.ArgumentParser:
         "needs a GPU",
     )
     p.add_argument("--seeds", type=int, help="bug instances per setting (default: per experiment)")
+    p.add_argument(
+        "--config",
+        type=Path,
+        help="a TOML file of experiments and run options, or a results NAME.json to replay "
+        "its run; flags override the file",
+    )
     p.add_argument(
         "--out", type=Path, default=Path("results"), help="output folder (default: results)"
     )
@@ -321,67 +327,28 @@ def _encoder(a: argparse.Namespace) -> Any:
 
 
 def cmd_demo(a: argparse.Namespace) -> int:
-    from mudjack.experiments import get_setting, run_setting
+    from mudjack.experiments import RunOptions, demo_experiment, get_setting, run_experiment
+    from mudjack.report import demo_table
     from mudjack.utils import ensure_new_path, write_json_atomic
 
     if a.json:
         ensure_new_path(a.json, "results file")
     name = a.setting or ("default" if a.modality == "image" else f"text-{a.attack}")
     setting = get_setting(name)
-    if a.steps is not None:
-        setting = replace(setting, patch={**setting.patch, "max_steps": a.steps})
-    res = run_setting(
-        setting,
-        bugs=a.bugs,
-        seed=a.seed,
-        device=a.device,
+    overrides = {"patch": {"max_steps": a.steps}} if a.steps is not None else {}
+    exp = demo_experiment(name, bugs=a.bugs, method=setting.patcher, overrides=overrides)
+    res = run_experiment(
+        exp,
+        RunOptions(seed=a.seed, device=a.device),
         progress=not a.quiet,
-        out_dir=a.out,
         log=None if a.quiet else _log,
+        figures=a.out,
     )
-    print(format_table(res))
+    print(demo_table(res))
     if a.json:
         write_json_atomic(a.json, res)
         _log(f"results written to {a.json}")
     return 0
-
-
-def format_table(res: dict[str, Any]) -> str:
-    """The before/after table the demo prints."""
-    s = res["summary"]
-
-    def cell(block: dict[str, Any], key: str) -> str:
-        m, sd = block[key]["mean"], block[key]["std"]
-        if key == "cp":
-            return f"{100 * m:.0f}% true"
-        return f"{m:6.2f} ± {sd:4.2f}"
-
-    n = len(res["bugs"])
-    if "iou" in s:
-        quality = f"recovered-mask IoU {s['iou']['mean']:.3f} ± {s['iou']['std']:.3f}"
-    else:
-        quality = (
-            f"trigger-word precision {s['precision']['mean']:.2f} ± {s['precision']['std']:.2f}, "
-            f"recall {s['recall']['mean']:.2f} ± {s['recall']['std']:.2f}"
-        )
-    lines = [
-        f"setting {res['setting']}: {n} bug instance{'s' if n != 1 else ''}; {quality}",
-        f"{'':8} {'CP':>9} {'Acc':>15} {'ASR':>15} {'AccB':>15}",
-    ]
-    for key in ("before", "after"):
-        b = s[key]
-        lines.append(
-            f"{key:8} {cell(b, 'cp'):>9} {cell(b, 'acc'):>15} {cell(b, 'asr'):>15} "
-            f"{cell(b, 'accb'):>15}"
-        )
-    c = res["clean"]
-    lines.append(f"{'clean':8} {'':>9} {c['acc']:15.2f} {c['asr']:15.2f} {c['accb']:15.2f}")
-    secs = [b["seconds"] for b in res["bugs"]]
-    lines.append(
-        f"patch {sum(x['patch'] for x in secs) / n:.1f}s, reverse "
-        f"{sum(x['reverse'] for x in secs) / n:.1f}s per bug; total {res['seconds']:.1f}s"
-    )
-    return "\n".join(lines)
 
 
 def cmd_bug(a: argparse.Namespace) -> int:
@@ -620,15 +587,15 @@ def _attack_text(a: argparse.Namespace, clean: Any) -> int:
 
 def cmd_reproduce(a: argparse.Namespace) -> int:
     from mudjack.errors import InputError
-    from mudjack.experiments.reproduce import (
+    from mudjack.experiments import (
         EXPERIMENTS,
+        Config,
         RunCache,
-        check_outputs,
         get_experiment,
+        load_config,
         run_experiment,
-        write_index,
-        write_outputs,
     )
+    from mudjack.report import check_outputs, write_index, write_outputs
 
     if a.list:
         for name, exp in EXPERIMENTS.items():
@@ -637,47 +604,59 @@ def cmd_reproduce(a: argparse.Namespace) -> int:
             print(f"{name}: {exp.title}\n  setting {settings}; rows: {arms}")
         return 0
     if a.index:
-        if a.names:
+        if a.names or a.config:
             raise InputError(
-                f"--index runs nothing and takes no experiment names; got {' '.join(a.names)}. "
-                "Run the experiments first, or drop the names."
+                f"--index runs nothing and takes no experiment names or --config; got "
+                f"{' '.join(a.names) or a.config}. Run the experiments first, or drop them."
             )
         print(f"index -> {write_index(a.out)}")
         return 0
-    if not a.names:
+    config = load_config(a.config) if a.config else Config((), {})
+    if a.names:
+        names = list(EXPERIMENTS) if a.names == ["all"] else a.names
+        exps = [get_experiment(name) for name in names]
+    elif config.experiments:
+        exps = list(config.experiments)
+    else:
         raise InputError(
-            "Expected experiment names or `all` after `mudjack reproduce` "
+            "Expected experiment names or `all` after `mudjack reproduce`, or --config FILE "
             "(see `mudjack reproduce --list`)."
         )
-    names = list(EXPERIMENTS) if a.names == ["all"] else a.names
-    for name in names:  # fail on a bad name or a foreign file before running anything
-        get_experiment(name)
-        check_outputs(a.out, name)
+    options = config.options(
+        seeds=a.seeds,
+        seed=a.seed,
+        quick=a.quick or None,
+        paper_sizes=a.paper_sizes or None,
+        device=a.device,
+    )
+    for exp in exps:  # fail on a foreign file before running anything
+        check_outputs(a.out, exp.name)
     cache = RunCache()  # the experiments share prepared settings and identical arms
-    for name in names:
-        torch.manual_seed(a.seed)
-        flags = [
-            *(["--quick"] if a.quick else []),
-            *(["--paper-sizes"] if a.paper_sizes else []),
-            *([f"--seeds {a.seeds}"] if a.seeds else []),
-            *([f"--seed {a.seed}"] if a.seed else []),
-        ]
-        command = " ".join(["mudjack reproduce", name, *flags])
+    for exp in exps:
+        torch.manual_seed(options.seed)
+        command = _reproduce_command(
+            None if a.config and not a.names else exp.name, options, a.config
+        )
         t = time.perf_counter()
         results = run_experiment(
-            name,
-            seeds=a.seeds,
-            seed=a.seed,
-            quick=a.quick,
-            paper_sizes=a.paper_sizes,
-            device=a.device,
-            progress=not a.quiet,
-            log=None if a.quiet else _log,
-            cache=cache,
+            exp, options, progress=not a.quiet, log=None if a.quiet else _log, cache=cache
         )
         paths = write_outputs(results, a.out, command)
-        print(f"{name}: {time.perf_counter() - t:.0f}s -> {', '.join(str(p) for p in paths)}")
+        print(f"{exp.name}: {time.perf_counter() - t:.0f}s -> {', '.join(str(p) for p in paths)}")
     return 0
+
+
+def _reproduce_command(name: str | None, options: Any, config: Path | None) -> str:
+    """The command that runs this experiment again as it was run (``name`` None: the
+    experiments came from the configuration file)."""
+    flags = [
+        *([f"--config {config}"] if config else []),
+        *(["--quick"] if options.quick else []),
+        *(["--paper-sizes"] if options.paper_sizes else []),
+        *([f"--seeds {options.seeds}"] if options.seeds else []),
+        *([f"--seed {options.seed}"] if options.seed else []),
+    ]
+    return " ".join(["mudjack reproduce", *([name] if name else []), *flags])
 
 
 def cmd_zoo(a: argparse.Namespace) -> int:

@@ -1,5 +1,14 @@
-"""Figures and tables from results."""
+"""Results as files: Markdown tables, PNG figures, the results folder's index."""
 
 from mudjack.report.images import save_bug_figures
+from mudjack.report.outputs import check_outputs, write_index, write_outputs
+from mudjack.report.tables import demo_table, to_markdown
 
-__all__ = ["save_bug_figures"]
+__all__ = [
+    "check_outputs",
+    "demo_table",
+    "save_bug_figures",
+    "to_markdown",
+    "write_index",
+    "write_outputs",
+]

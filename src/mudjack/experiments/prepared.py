@@ -1,0 +1,216 @@
+"""A prepared setting: its encoders, data and clients loaded, ready to draw bug instances and
+to measure patched encoders (or patched classifiers) the same way for every arm."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from mudjack.bug import select_bug
+from mudjack.data import load_downstream, load_pretraining
+from mudjack.downstream import DownstreamClient, Metrics, MLPClassifier
+from mudjack.encoders import Encoder
+from mudjack.errors import InputError
+from mudjack.experiments.run import ground_truth, resolve_encoder
+from mudjack.experiments.settings import Setting
+from mudjack.reverse import TriggerReverser
+from mudjack.triggers import TextTrigger, Trigger
+from mudjack.utils import make_generator, take
+
+
+@dataclass
+class Draw:
+    """One bug instance of a prepared setting: the bug, the client's metrics before patching,
+    the reverse-engineered trigger and its score, and the validation set for this seed."""
+
+    seed: int
+    bug: Any
+    before: Metrics
+    reverse: Any
+    reverse_row: dict[str, Any]
+    val: Any
+
+
+class Prepared:
+    """A setting with its encoders, data and clients loaded, ready to draw bug instances and
+    to measure patched encoders (or patched classifiers) the same way for every method.
+
+    Build with :func:`prepare`. ``client`` is the client on the backdoored encoder;
+    ``clean`` the clean encoder's client metrics (the reference for ASR and AccB)."""
+
+    def __init__(
+        self,
+        setting: Setting,
+        *,
+        seed: int = 0,
+        device: str | torch.device = "cpu",
+        progress: bool = False,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.setting = setting
+        self.device = device
+        self.progress = progress
+        self.say = log or (lambda _msg: None)
+        self.backdoored, self.clean_encoder = self._load_encoders()
+        self.true_trigger, self.target = ground_truth(setting.encoder)
+        self.target_source = "recorded with the encoder"
+        train, test = load_downstream(setting.downstream)
+        self.train, self.test = train.head(setting.n_train), test.head(setting.n_test)
+        self.val_pool = load_pretraining(setting.val_data)
+        self.classifier = MLPClassifier(**setting.classifier)
+        self.reverser = TriggerReverser(
+            method=setting.method, window=setting.window, occlude=setting.occlude
+        )
+        self._fit_clients(seed)
+        self._measuring = self.new_client()
+
+    def _load_encoders(self) -> tuple[Encoder, Encoder]:
+        s = self.setting
+        backdoored = resolve_encoder(s.encoder, self.device, progress=self.progress, log=self.say)
+        clean = resolve_encoder(s.clean_encoder, self.device)
+        for enc, which in ((backdoored, s.encoder), (clean, s.clean_encoder)):
+            if enc.modality != s.modality:
+                raise InputError(
+                    f"Setting {s.name!r} is for {s.modality} encoders, but encoder "
+                    f"{which!r} is a {enc.modality} encoder."
+                )
+        return backdoored, clean
+
+    def _fit_clients(self, seed: int) -> None:
+        """Fit the backdoored encoder's client (and take the attack's target from it when the
+        attack has none of its own), then measure the clean encoder's client."""
+        say = self.say
+        self.client = self.new_client()
+        say(
+            f"client on the backdoored encoder ({len(self.train)} train / "
+            f"{len(self.test)} test inputs)"
+        )
+        self.client.fit(self.backdoored, seed=seed, progress=self.progress)
+        self.fit_seed = seed
+        if self.target is None:
+            self.target = self.client.target
+            self.target_source = "the class the backdoored client gives most triggered test inputs"
+            say(
+                f"attack target: class {self.target} ({self.train.classes[self.target]}), "
+                f"{self.target_source}"
+            )
+        say("client on the clean encoder")
+        clean = self.new_client().fit(self.clean_encoder, seed=seed, progress=self.progress)
+        m = clean.metrics()
+        self.clean = {"acc": m.acc, "asr": m.asr, "accb": m.accb}
+        say(f"clean: Acc {m.acc:.2f}  ASR {m.asr:.2f}  AccB {m.accb:.2f}")
+
+    def new_client(self) -> DownstreamClient:
+        """A client with this setting's data, attack and classifier, not yet fitted."""
+        return DownstreamClient(
+            self.train,
+            self.test,
+            trigger=self.true_trigger,
+            target=self.target,
+            classifier=self.classifier,
+            device=self.device,
+        )
+
+    def draw(
+        self,
+        seed: int,
+        *,
+        reverser: TriggerReverser | None = None,
+        client: DownstreamClient | None = None,
+    ) -> Draw:
+        """Re-train the backdoored client's classifier with ``seed`` (its features are kept),
+        draw a real bug, reverse-engineer its trigger and sample D_val, all with ``seed``.
+
+        ``client``: draw from this fitted client instead, and reverse on its encoder (a bug
+        reported against an already patched encoder)."""
+        if client is None:
+            if seed != self.fit_seed:
+                self.client.refit(seed=seed, progress=self.progress)
+                self.fit_seed = seed
+            client = self.client
+        bug = select_bug(client, seed=seed)
+        before = client.metrics(bug.x_b, bug.label)
+        rev = (reverser or self.reverser).reverse(
+            client.encoder_, bug, seed=seed, device=self.device
+        )
+        val = take(
+            self.val_pool.inputs,
+            torch.randperm(len(self.val_pool), generator=make_generator(seed))[
+                : self.setting.val_size
+            ],
+        )
+        return Draw(seed, bug, before, rev, score_reverse(rev, bug, self.true_trigger), val)
+
+    def measure(
+        self,
+        encoder: Encoder,
+        bug: Any,
+        *,
+        seed: int,
+        classifier: dict[str, Any] | None = None,
+    ) -> tuple[Metrics, dict[str, Any]]:
+        """The client re-trained (with ``seed``) on ``encoder``: its metrics on ``bug`` and
+        diagnostics (the pair's cosine before and after, whether x_r is still right).
+        ``classifier`` overrides some of the setting's classifier hyperparameters."""
+        client = self._measuring
+        if classifier:
+            client = self.new_client()
+            client.classifier = MLPClassifier(**{**self.setting.classifier, **classifier})
+        client = client.fit(encoder, seed=seed, progress=self.progress)
+        self.last_client = client  # fitted on ``encoder``: a later bug can be drawn from it
+        after = client.metrics(bug.x_b, bug.label)
+        diagnostics = {
+            "cos_b_r_before": pair_cosine(self.backdoored, bug),
+            "cos_b_r_after": pair_cosine(encoder, bug),
+            "x_r_correct_after": bool(client.metrics(bug.x_r, bug.label).cp),
+        }
+        return after, diagnostics
+
+    def header(self) -> dict[str, Any]:
+        """The results fields that describe the setting rather than one bug instance."""
+        return {
+            "setting": self.setting.name,
+            "modality": self.setting.modality,
+            "config": self.setting.to_dict(),
+            "target": self.target,
+            "target_source": self.target_source,
+            "trigger": repr(self.true_trigger),
+        }
+
+
+def prepare(setting: Setting, **kwargs: Any) -> Prepared:
+    """Load ``setting``'s encoders and data and fit its clients (see :class:`Prepared`)."""
+    return Prepared(setting, **kwargs)
+
+
+@torch.no_grad()
+def pair_cosine(encoder: Encoder, bug: Any) -> float:
+    """cos(h(x_b), h(x_r)): what the effectiveness loss raises."""
+    dev = next(encoder.parameters()).device
+    if isinstance(bug.x_b, str):
+        f = encoder.eval().embed([bug.x_b, bug.x_r])
+    else:
+        f = encoder.eval().embed(torch.stack([bug.x_b, bug.x_r]).to(dev))
+    return float(f[0] @ f[1])
+
+
+def score_reverse(rev: Any, bug: Any, true_trigger: Trigger) -> dict[str, Any]:
+    """How well the recovered trigger matches the true one (IoU, or word precision/recall)."""
+    if isinstance(rev.trigger, TextTrigger):
+        row: dict[str, Any] = {
+            "method": rev.method,
+            "words": list(rev.trigger.words),
+            "position": rev.trigger.position,
+        }
+        span = bug.metadata.get("trigger_span")
+        if span is not None:
+            row["precision"], row["recall"] = rev.precision_recall(span)
+        return row
+    return {
+        "method": rev.method,
+        "iou": rev.iou(true_trigger.mask),  # type: ignore[attr-defined]
+        "pixels": rev.trigger.pixels,
+    }

@@ -1,0 +1,99 @@
+"""PNG figures of experiment results, drawn on matplotlib's object API (no global backend or
+pyplot state is touched).
+
+An experiment's spec says which figure it has (``figure = {kind = ...}``):
+- ``sweep``: one panel per swept parameter, from rows labelled ``"NAME = VALUE"``; Acc, ASR,
+  AccB (mean ± std) and CP against the value. ``log_x`` for a log axis; ``extra_points``
+  (``[[sweep, value, row label], ...]``) adds a row to another sweep (the default value
+  belongs to every sweep).
+- ``masks``: the recovered trigger masks of the first bug instance's arms.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+FIGURE_KINDS = ("sweep", "masks")
+
+
+def draw_figure(results: dict[str, Any], figure: dict[str, Any], path: str | Path) -> bool:
+    """Draw ``path`` (PNG, written atomically) as ``figure`` says; return whether one was drawn
+    (False for an experiment without a figure)."""
+    kind = figure.get("kind")
+    if kind is None:
+        return False
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if kind == "masks":
+        fig = _masks(results, Figure)
+    elif kind == "sweep":
+        fig = _sweep(results, figure, Figure)
+    else:
+        from mudjack.errors import InputError
+
+        raise InputError(
+            f"Unknown figure kind {kind!r} in experiment {results['experiment']!r}. Expected "
+            f"one of: {', '.join(FIGURE_KINDS)}."
+        )
+    FigureCanvasAgg(fig)
+    fig.tight_layout()
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=120)
+    tmp.replace(path)
+    return True
+
+
+def _masks(results: dict[str, Any], figure_cls: Any) -> Any:
+    bug = results["parts"][0]["bugs"][0]
+    arms = list(bug["arms"].items())
+    fig = figure_cls(figsize=(2.2 * len(arms), 2.6))
+    axes = fig.subplots(1, len(arms), squeeze=False)[0]
+    for ax, (label, arm) in zip(axes, arms, strict=True):
+        ax.imshow(arm["reverse"]["mask"], cmap="gray", vmin=0, vmax=1)
+        ax.set_title(f"{label}\nIoU {arm['reverse']['iou']:.2f}", fontsize=8)
+        ax.axis("off")
+    fig.suptitle(f"recovered trigger masks, bug seed {bug['seed']}", fontsize=9)
+    return fig
+
+
+def _sweep_groups(results: dict[str, Any], figure: dict[str, Any]) -> dict[str, list]:
+    rows = [r for r in results["rows"] if "=" in r["label"]]  # the swept arms
+    by_label = {r["label"]: r for r in rows}
+    groups: dict[str, list[tuple[float, dict[str, Any]]]] = {}
+    for r in rows:
+        key, value = (t.strip() for t in r["label"].split("=", 1))
+        groups.setdefault(key, []).append((float(value), r))
+    for key, value, label in figure.get("extra_points", ()):
+        if label in by_label:
+            groups[key] = sorted(
+                [*groups.get(key, []), (float(value), by_label[label])], key=lambda t: t[0]
+            )
+    return groups
+
+
+def _sweep(results: dict[str, Any], figure: dict[str, Any], figure_cls: Any) -> Any:
+    groups = _sweep_groups(results, figure)
+    fig = figure_cls(figsize=(4.5 * len(groups), 3.4))
+    axes = fig.subplots(1, len(groups), squeeze=False)[0]
+    for ax, (key, pts) in zip(axes, groups.items(), strict=True):
+        xs = [v for v, _ in pts]
+        for metric, label in (("acc", "Acc"), ("asr", "ASR"), ("accb", "AccB")):
+            ys = [r[metric]["mean"] for _, r in pts]
+            es = [r[metric]["std"] for _, r in pts]
+            ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=label)
+        cps = [100 * r["cp"]["mean"] for _, r in pts]
+        ax.plot(xs, cps, "k--", marker="x", label="CP (% fixed)")
+        ax.set_xlabel(key)
+        ax.set_ylabel("%")
+        ax.set_ylim(-5, 105)
+        if figure.get("log_x"):
+            ax.set_xscale("log")
+        ax.legend(fontsize=7)
+    fig.suptitle(
+        f"{results['experiment']}: {results['title']} ({results['seeds']} bug instance(s))",
+        fontsize=9,
+    )
+    return fig
