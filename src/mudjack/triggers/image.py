@@ -49,7 +49,11 @@ class PatchTrigger(Trigger):
         """A solid square of side ``size`` in a corner, ``margin`` pixels from the borders."""
         c, h, w = shape
         if not 0 < size + margin <= min(h, w):
-            raise InputError(f"Expected a square of side 1..{min(h, w) - margin}, got {size}.")
+            raise InputError(
+                f"Expected a square of side 1..{min(h, w) - margin} to fit {h}x{w} images with "
+                f"margin {margin}, got side {size}. Choose a smaller size or margin (the "
+                "command line's --trigger-size, --trigger-margin)."
+            )
         top = h - margin - size if "bottom" in corner else margin
         left = w - margin - size if "right" in corner else margin
         mask = torch.zeros(1, h, w)
