@@ -207,6 +207,16 @@ def test_bad_validation_data_for_patch(capsys, ws, tmp_path):
     assert not (tmp_path / "p").exists()
 
 
+def test_data_of_another_image_size(capsys, ws):
+    np.savez(ws / "28px.npz", x=np.zeros((50, 28, 28), np.uint8), y=np.arange(50) % 2)
+    code, _, err = run(
+        capsys, "evaluate", "--encoder", ws / "enc", "--data", ws / "28px.npz",
+        "--trigger", ws / "ok.safetensors", "--target", 0, "--quiet",
+    )  # fmt: skip
+    assert code == 2 and "Expected downstream data '" in err
+    assert "28px.npz' of shape (N, 1, 8, 8), got (40, 1, 28, 28). Resize or convert" in err
+
+
 def test_target_outside_the_tasks_classes(capsys, ws):
     code, _, err = run(
         capsys, "evaluate", "--encoder", ws / "enc", "--data", ws / "digits.npz",
@@ -268,6 +278,15 @@ def test_bad_trigger_files(capsys, ws, tmp_path, name, message, command):
     assert code == 2 and err.startswith(f"mudjack {command}: error: ")
     assert re.search(message, err), err
     assert not (tmp_path / "o").exists()
+
+
+def test_reproduce_into_a_file_or_without_names(capsys, ws):
+    from mudjack.experiments.reproduce import EXPERIMENTS
+
+    code, _, err = run(capsys, "reproduce", next(iter(EXPERIMENTS)), "--out", ws / "text.csv")
+    assert code == 2 and "Expected --out to be a folder, got the file '" in err
+    code, _, err = run(capsys, "reproduce")
+    assert code == 2 and "Expected experiment names or `all` after `mudjack reproduce`" in err
 
 
 # --- errors the library raised as ValueError ----------------------------------------------------

@@ -162,6 +162,8 @@ def fitted_client(a: argparse.Namespace) -> DownstreamClient:
     trigger, target = truth(enc, a.encoder, a.trigger, a.target)
     data = a.data or paper(enc.modality).downstream
     train, test = load_downstream(data)
+    for part in (train, test):  # data of another size or kind fails here, named as data
+        enc.check_inputs(part.inputs, f"downstream data {data!r}")
     check_target(target, train.labels, data)
     client = DownstreamClient(
         train, test, trigger=trigger, target=target, classifier=classifier(a), device=a.device

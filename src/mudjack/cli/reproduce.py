@@ -78,6 +78,11 @@ def run(a: argparse.Namespace) -> int:
             "Expected experiment names or `all` after `mudjack reproduce` "
             "(see `mudjack reproduce --list`)."
         )
+    if a.out.exists() and not a.out.is_dir():
+        raise InputError(
+            f"Expected --out to be a folder, got the file {str(a.out)!r}. Pass a new folder or "
+            "one holding earlier results."
+        )
     names = list(EXPERIMENTS) if a.names == ["all"] else a.names
     for name in names:  # fail on a bad name or a foreign file before running anything
         get_experiment(name)
