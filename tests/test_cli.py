@@ -1,13 +1,17 @@
 """The command line on a tiny encoder and a small .npz data set."""
 
 import json
+import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 
-from mudjack.cli import main
+from mudjack.cli import COMMANDS, main
 from mudjack.encoders import create_encoder, load_encoder, save_encoder
+from mudjack.experiments import get_setting
 
 
 @pytest.fixture
@@ -207,9 +211,51 @@ def test_zoo_list(capsys):
     assert code == 0 and "fmnist-badencoder-r18w16" in out
 
 
-def test_help_mentions_every_command(capsys):
-    with pytest.raises(SystemExit):
+def test_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit) as exc:
         main(["--help"])
     out = capsys.readouterr().out
-    for cmd in ("demo", "reverse", "patch", "evaluate", "pretrain", "attack", "zoo", "bug"):
-        assert cmd in out
+    assert exc.value.code == 0
+    listed = re.findall(r"^    ([a-z]+)\b", out, flags=re.M)
+    assert listed == list(COMMANDS)
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_every_command_has_help_seed_device_and_quiet(capsys, command):
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    assert exc.value.code == 0 and out.startswith(f"usage: mudjack {command} ")
+    for option in ("--seed SEED", "--device DEVICE", "--quiet"):
+        assert re.search(rf"^  {option}\b", out, flags=re.M), f"{command}: no {option}"
+
+
+def test_paper_defaults_come_from_the_settings(capsys):
+    img, txt = get_setting("default").paper(), get_setting("text-por").paper()
+    with pytest.raises(SystemExit):
+        main(["patch", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"(default: {img.val_size:,} images, {txt.val_size:,} text)" in out
+    bs = f"(default: {img.patch['batch_size']} images, {txt.patch['batch_size']} text)"
+    assert bs in out
+    assert f"images {img.val_data} (default)" in out and f"text {txt.val_data} (default)" in out
+
+
+def test_patch_uses_the_paper_values_unless_given():
+    from mudjack.cli import build_parser
+    from mudjack.cli.patch import _patcher
+
+    argv = ["patch", "--encoder", "e", "--bug", "b", "--out", "o", "--batch-size", "8"]
+    a = build_parser().parse_args(argv)
+    for modality, name in (("image", "default"), ("text", "text-por")):
+        p = _patcher(a, modality)
+        paper = get_setting(name).paper().patch
+        assert (p.lr, p.epochs, p.max_steps) == (paper["lr"], paper["epochs"], None)
+        assert p.batch_size == 8 and p.lambda_l == paper["lambda_l"]
+
+
+def test_python_dash_m(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "mudjack.cli", "zoo", "--help"], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and done.stdout.startswith("usage: mudjack zoo ")

@@ -78,3 +78,82 @@ def test_augmentations_stay_in_range_and_are_seeded(aug, channels):
     c = aug(x, torch.Generator().manual_seed(2))
     assert a.shape == x.shape and a.min() >= 0 and a.max() <= 1
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def _npz_cases(tmp_path):
+    """Bad .npz files a user may hand over, each with the message that must name it."""
+    import pickle
+
+    np.savez(tmp_path / "object.npz", x=np.array([None, 1], dtype=object), y=np.arange(2))
+    (tmp_path / "garbage.npz").write_bytes(b"not a zip archive")
+    (tmp_path / "pickled.npz").write_bytes(pickle.dumps({"x": 1}))
+    np.savez(tmp_path / "ok.npz", x=np.zeros((5, 8, 8), np.uint8), y=np.arange(5))
+    whole = (tmp_path / "ok.npz").read_bytes()
+    (tmp_path / "truncated.npz").write_bytes(whole[: len(whole) // 2])
+    np.save(tmp_path / "single.npy", np.zeros(3))
+    (tmp_path / "single.npy").rename(tmp_path / "single.npz")
+    np.savez(tmp_path / "text.npz", x=np.full((5, 8, 8), "a"), y=np.arange(5))
+    np.savez(tmp_path / "nan.npz", x=np.full((5, 8, 8), np.nan), y=np.arange(5))
+    np.savez(tmp_path / "fraction.npz", x=np.zeros((5, 8, 8)), y=np.array([0, 1.5, 2, 3, 4]))
+    np.savez(tmp_path / "negative.npz", x=np.zeros((5, 8, 8)), y=np.array([0, -1, 2, 3, 4]))
+    np.savez(tmp_path / "empty.npz", x=np.zeros((0, 8, 8)), y=np.zeros(0))
+    return {
+        "object": "holding pickled or object data, which mudjack does not load",
+        "garbage": "holding pickled or object data",
+        "pickled": "holding pickled or object data",
+        "truncated": r"got a corrupt or truncated file \(File is not a zip file\)",
+        "single": r"got a single array of shape \(3,\)",
+        "text": "Expected images as a numeric array .* got dtype <U1",
+        "nan": "Expected finite pixel values, got 320 NaN or infinite values",
+        "fraction": "Expected class labels as whole numbers .* got fractional",
+        "negative": "Expected class labels as whole numbers .* got values from -1 to 4",
+        "empty": "Expected at least one image",
+    }
+
+
+def test_bad_npz_files_are_input_errors(tmp_path):
+    for name, message in _npz_cases(tmp_path).items():
+        with pytest.raises(InputError, match=message):
+            load_image_folder(tmp_path / f"{name}.npz")
+    with pytest.raises(InputError, match=r"numpy\.savez"):
+        load_image_folder(tmp_path / "pickled.npz")
+
+
+def test_corrupt_idx_files(tmp_path):
+    arr = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    _write_idx(tmp_path / "a-images.gz", arr)
+    with gzip.open(tmp_path / "a-images.gz") as fh:
+        data = fh.read()
+    (tmp_path / "short").write_bytes(data[:-5])
+    with pytest.raises(InputError, match=r"Expected 40 bytes in the IDX file .* got 35"):
+        read_idx(tmp_path / "short")
+    (tmp_path / "broken.gz").write_bytes(b"\x1f\x8b garbage")
+    with pytest.raises(InputError, match="corrupt or truncated"):
+        read_idx(tmp_path / "broken.gz")
+    with pytest.raises(DataNotFoundError, match="nothing is there"):
+        read_idx(tmp_path / "missing")
+
+
+def test_downstream_paths_and_sizes(tmp_path):
+    with pytest.raises(DataNotFoundError, match=r"missing\.npz'; nothing is there"):
+        load_downstream(str(tmp_path / "missing.npz"))
+    np.savez(tmp_path / "one.npz", x=np.zeros((1, 8, 8), np.uint8), y=np.zeros(1))
+    with pytest.raises(InputError, match=r"at least 2 examples .* got 1"):
+        load_downstream(str(tmp_path / "one.npz"))
+
+
+def test_bad_text_files(tmp_path):
+    from mudjack.data import load_text_file
+
+    (tmp_path / "latin1.csv").write_bytes("text,label\ncaf\xe9 au lait,1\n".encode("latin-1"))
+    with pytest.raises(InputError, match="Expected a UTF-8 CSV/TSV text file"):
+        load_text_file(tmp_path / "latin1.csv")
+    (tmp_path / "negative.csv").write_text("text,label\ngood film,1\nbad film,-1\n")
+    with pytest.raises(InputError, match=r"Expected class labels 0, 1, 2, .* got -1"):
+        load_text_file(tmp_path / "negative.csv")
+    (tmp_path / "blank.csv").write_text("text,label\n ,1\n")
+    with pytest.raises(InputError, match="Expected rows with a non-empty text"):
+        load_text_file(tmp_path / "blank.csv")
+    (tmp_path / "short_row.csv").write_text("text,label\ngood film,1\nbad film\n")
+    with pytest.raises(InputError, match=r"a label in every row .* for the text 'bad film'"):
+        load_text_file(tmp_path / "short_row.csv")

@@ -214,7 +214,7 @@ def test_a_results_file_replays_its_run(quick_run, tmp_path, monkeypatch):
         calls.append((exp, options))
         return json.loads((quick_run / f"{exp.name}.json").read_text())
 
-    monkeypatch.setattr("mudjack.experiments.run_experiment", fake_run)
+    monkeypatch.setattr("mudjack.experiments.run_experiment", fake_run)  # the CLI calls it there
     replay = quick_run / "table8.json"
     assert main(["reproduce", "--config", str(replay), "--quiet", "--out", str(tmp_path)]) == 0
     ((exp, options),) = calls

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from mudjack.errors import InputError, ModelLoadError, OutputExistsError
+from mudjack.errors import InputError, ModelLoadError, OutputExistsError, UnknownNameError
 from mudjack.triggers import PatchTrigger, load_trigger, mask_iou
 
 
@@ -68,3 +68,42 @@ def test_mask_iou():
     b[:2, :] = 1
     assert mask_iou(a, b) == pytest.approx(0.5)
     assert mask_iou(a, a) == 1.0
+
+
+def test_check_against_an_encoder(tiny_encoder):
+    from mudjack.triggers import TextTrigger
+
+    t = PatchTrigger.square((1, 8, 8), size=2)
+    assert t.check(tiny_encoder) is t and t.check(tiny_encoder.input_spec) is t
+    with pytest.raises(InputError, match=r"pattern \(1, 8, 8\) and mask \(1, 8, 8\) .* got "):
+        PatchTrigger.square((3, 8, 8), size=2).check(tiny_encoder)
+    with pytest.raises(InputError, match=r"mask \(1, 8, 8\) .* got pattern \(1, 9, 9\)"):
+        PatchTrigger.square((1, 9, 9), size=2).check(tiny_encoder)
+    nan = PatchTrigger(torch.full((1, 8, 8), float("nan")), torch.ones(1, 8, 8))
+    with pytest.raises(InputError, match=r"pattern values that are finite .* 64 non-finite"):
+        nan.check(tiny_encoder)
+    big = PatchTrigger(torch.full((1, 8, 8), 255.0), torch.ones(1, 8, 8))
+    with pytest.raises(InputError, match=r"finite and in \[0, 1\], got range \[255, 255\]"):
+        big.check(tiny_encoder)
+    with pytest.raises(
+        InputError, match="Expected an image trigger for this image encoder, got a text trigger"
+    ):
+        TextTrigger(["cf"]).check(tiny_encoder)
+
+
+def test_trigger_files_that_do_not_hold_a_trigger(tmp_path):
+    from safetensors.torch import save_file
+
+    save_file({"mask": torch.ones(1, 4, 4)}, str(tmp_path / "half.st"), metadata={"kind": "patch"})
+    with pytest.raises(ModelLoadError, match=r"Expected tensors pattern, mask .* got mask"):
+        load_trigger(tmp_path / "half.st")
+    save_file(
+        {"pattern": torch.ones(1, 4, 4), "mask": torch.zeros(1, 4, 4)},
+        str(tmp_path / "empty.st"),
+        metadata={"kind": "patch"},
+    )
+    with pytest.raises(InputError, match=r"does not hold a valid trigger\. .*empty mask"):
+        load_trigger(tmp_path / "empty.st")
+    save_file({"x": torch.ones(1)}, str(tmp_path / "kind.st"), metadata={"kind": "sticker"})
+    with pytest.raises(UnknownNameError, match="Unknown trigger kind 'sticker'"):
+        load_trigger(tmp_path / "kind.st")

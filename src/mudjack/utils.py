@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -43,15 +44,45 @@ def seeded(seed: int) -> Iterator[None]:
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    """Turn ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` into a device, checking it exists."""
-    dev = torch.device(device or "cpu")
-    if dev.type == "cuda" and not torch.cuda.is_available():
+    """Turn ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"`` into a device, checking that it
+    exists on this machine.
+
+    Raises:
+        InputError: for an unknown device name, a CUDA device on a machine without CUDA, a
+            CUDA index beyond the visible devices, or MPS where it is not available.
+    """
+    name = str(device or "cpu")
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError, TypeError):
         raise InputError(
-            f"Expected an available device, got {str(dev)!r} but CUDA is not available on this "
-            "machine. Pass --device cpu."
+            f"Expected a device 'cpu', 'cuda' or 'cuda:N', got {name!r}. Pass --device cpu, or "
+            "--device cuda on a machine with an NVIDIA GPU."
+        ) from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(
+                f"Expected an available device, got {name!r} but CUDA is not available on this "
+                "machine. Pass --device cpu."
+            )
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            raise InputError(
+                f"Expected a CUDA device index below {count} (this machine has {count} CUDA "
+                f"device{'s' if count != 1 else ''}), got {name!r}. Pass --device cuda:0, or "
+                "cuda:N with N from 0 to the count minus one."
+            )
+    elif dev.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise InputError(
+                f"Expected an available device, got {name!r} but MPS is not available on this "
+                "machine. Pass --device cpu."
+            )
+    elif dev.type != "cpu":
+        raise InputError(
+            f"Expected a device 'cpu', 'cuda' or 'cuda:N', got {name!r}; mudjack does not run "
+            f"on {dev.type!r} devices. Pass --device cpu or --device cuda."
         )
-    if dev.type not in {"cpu", "cuda", "mps"}:
-        raise InputError(f"Expected device 'cpu' or 'cuda', got {str(dev)!r}.")
     return dev
 
 
@@ -133,11 +164,11 @@ def check_schedule(
     epochs: int, batch_size: int, lr: float, *, min_batch: int = 1, unit: str = "epochs"
 ) -> None:
     """Raise :class:`InputError` unless ``epochs`` (or steps: ``unit``) >= 1, ``batch_size`` >=
-    ``min_batch`` and ``lr`` > 0."""
-    if epochs < 1 or batch_size < min_batch or lr <= 0:
+    ``min_batch`` and ``lr`` is a finite number > 0."""
+    if epochs < 1 or batch_size < min_batch or not (math.isfinite(lr) and lr > 0):
         raise InputError(
-            f"Expected {unit} >= 1, batch_size >= {min_batch} and lr > 0, got {epochs}, "
-            f"{batch_size}, {lr}."
+            f"Expected {unit} >= 1, batch_size >= {min_batch} and a finite lr > 0, got {epochs}, "
+            f"{batch_size}, {lr}. Pass positive values (e.g. lr=1e-3)."
         )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,6 +83,16 @@ class ImageDataset:
 
 def _to_tensor(arr: np.ndarray) -> torch.Tensor:
     """uint8/float array (N,H,W), (N,H,W,C) or (N,C,H,W) -> float tensor (N,C,H,W) in [0,1]."""
+    if arr.dtype.kind not in "biuf":
+        raise InputError(
+            f"Expected images as a numeric array (uint8 0-255 or float 0-1), got dtype "
+            f"{arr.dtype}. Save the pixels as numbers, e.g. numpy.uint8."
+        )
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise InputError(
+            f"Expected finite pixel values, got {int((~np.isfinite(arr)).sum())} NaN or infinite "
+            "values. Replace or drop those images."
+        )
     if arr.ndim == 3:
         arr = arr[:, None]
     elif arr.ndim == 4 and arr.shape[-1] in (1, 3) and arr.shape[1] not in (1, 3):
@@ -97,20 +108,56 @@ def _to_tensor(arr: np.ndarray) -> torch.Tensor:
     return x.clamp_(0.0, 1.0)
 
 
+def _to_labels(arr: np.ndarray, where: str) -> torch.Tensor:
+    """Labels -> int64 tensor; refuses non-numeric, fractional, non-finite or negative ones."""
+    got = None
+    if arr.dtype.kind not in "biuf":
+        got = f"dtype {arr.dtype}"
+    elif arr.dtype.kind == "f" and not (
+        np.isfinite(arr).all() and np.equal(np.round(arr), arr).all()
+    ):
+        got = "fractional or non-finite values"
+    elif arr.size and arr.min() < 0:
+        got = f"values from {arr.min()} to {arr.max()}"
+    if got is not None:
+        raise InputError(
+            f"Expected class labels as whole numbers 0, 1, 2, ... in {where}, got {got}. Save "
+            "one integer label >= 0 per image."
+        )
+    return torch.as_tensor(arr, dtype=torch.int64)
+
+
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     """Read an IDX file (optionally gzip-compressed), as in the MNIST distribution."""
     p = Path(path)
+    if not p.is_file():
+        raise DataNotFoundError(f"Expected an IDX file at {str(p)!r}; nothing is there.")
     opener = gzip.open if p.suffix == ".gz" else open
-    with opener(p, "rb") as fh:
-        data = fh.read()
+    try:
+        with opener(p, "rb") as fh:
+            data = fh.read()
+    except (OSError, EOFError) as exc:
+        raise InputError(
+            f"Expected a readable IDX file at {str(p)!r}, could not read it ({exc}). The file is "
+            "corrupt or truncated: download or write it again."
+        ) from exc
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
         raise InputError(f"Expected an IDX file (magic 0x0000...), got {str(p)!r}.")
     dtype = {0x08: np.uint8, 0x09: np.int8, 0x0D: np.float32}.get(data[2])
     if dtype is None:
         raise InputError(f"Unsupported IDX element type 0x{data[2]:02x} in {str(p)!r}.")
     ndim = data[3]
-    shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
-    arr = np.frombuffer(data, dtype=np.dtype(dtype).newbyteorder(">"), offset=4 + 4 * ndim)
+    offset = 4 + 4 * ndim
+    if len(data) < offset:
+        raise InputError(f"Expected an IDX header of {offset} bytes in {str(p)!r}; truncated.")
+    shape = struct.unpack(f">{ndim}I", data[4:offset])
+    expected = offset + int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+    if len(data) != expected:
+        raise InputError(
+            f"Expected {expected} bytes in the IDX file {str(p)!r} (shape {shape}), got "
+            f"{len(data)}. The file is corrupt or truncated: download or write it again."
+        )
+    arr = np.frombuffer(data, dtype=np.dtype(dtype).newbyteorder(">"), offset=offset)
     return arr.reshape(shape)
 
 
@@ -176,6 +223,42 @@ def load_sklearn_digits(size: int = 28) -> ImageDataset:
     return ImageDataset(x.clamp(0, 1), y, DIGIT_CLASSES, "sklearn_digits")
 
 
+def _read_npz(p: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The image and label arrays of an ``.npz`` file, read without unpickling."""
+    fix = (
+        "mudjack never unpickles: save plain numeric arrays with numpy.savez(path, x=images, "
+        "y=labels), or write the file again if it is corrupt."
+    )
+    try:
+        z = np.load(p, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise InputError(
+                f"Expected an .npz archive of arrays 'x' and 'y' at {str(p)!r}, got a single "
+                f"array of shape {getattr(z, 'shape', '?')}. {fix}"
+            )
+        with z:
+            xk = next((k for k in ("x", "images", "X") if k in z), None)
+            yk = next((k for k in ("y", "labels", "Y") if k in z), None)
+            if xk is None or yk is None:
+                raise InputError(
+                    f"Expected arrays 'x' (or 'images') and 'y' (or 'labels') in {str(p)!r}, got "
+                    f"{sorted(z.keys())}."
+                )
+            return z[xk], z[yk]
+    except InputError:
+        raise
+    except ValueError as exc:  # numpy refuses pickled data and object arrays
+        raise InputError(
+            f"Expected an .npz file of numeric arrays at {str(p)!r}, got a file holding pickled "
+            f"or object data, which mudjack does not load. {fix}"
+        ) from exc
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise InputError(
+            f"Expected an .npz file of numeric arrays at {str(p)!r}, got a corrupt or truncated "
+            f"file ({exc}). {fix}"
+        ) from exc
+
+
 def load_image_folder(path: str | os.PathLike[str]) -> ImageDataset:
     """Load a user's own images.
 
@@ -187,16 +270,10 @@ def load_image_folder(path: str | os.PathLike[str]) -> ImageDataset:
     if not p.exists():
         raise DataNotFoundError(f"Expected an image data set at {str(p)!r}; nothing is there.")
     if p.is_file() and p.suffix == ".npz":
-        with np.load(p, allow_pickle=False) as z:
-            xk = next((k for k in ("x", "images", "X") if k in z), None)
-            yk = next((k for k in ("y", "labels", "Y") if k in z), None)
-            if xk is None or yk is None:
-                raise InputError(
-                    f"Expected arrays 'x' (or 'images') and 'y' (or 'labels') in {str(p)!r}, got "
-                    f"{sorted(z.keys())}."
-                )
-            x, y = z[xk], z[yk]
-        return ImageDataset(_to_tensor(x), torch.as_tensor(y, dtype=torch.int64), (), p.stem)
+        x, y = _read_npz(p)
+        if len(x) == 0:
+            raise InputError(f"Expected at least one image in {str(p)!r}, got none.")
+        return ImageDataset(_to_tensor(x), _to_labels(y, repr(str(p))), (), p.stem)
     if p.is_dir():
         idx_images = sorted(p.glob("*images*"))
         idx_labels = sorted(p.glob("*labels*"))
@@ -261,13 +338,18 @@ def load_downstream(
         loader = TEXT_DOWNSTREAM.get(name)
         data = (loader() if loader else load_text_file(name)).shuffled(split_seed)
         n_train = int(0.8 * len(data))
-    elif Path(name).exists():
+    elif Path(name).exists() or Path(name).suffix or os.sep in name:
         data = load_image_folder(name).shuffled(split_seed)
         n_train = int(0.8 * len(data))
     else:
         raise InputError(
             f"Unknown downstream data set {name!r}. Expected one of {', '.join(DOWNSTREAM)} or a "
             "path to .npz / IDX / image-folder data."
+        )
+    if not 0 < n_train < len(data):
+        raise InputError(
+            f"Expected a downstream data set of at least 2 examples (split 80/20 into train and "
+            f"test), got {len(data)} in {name!r}. Give more labelled examples."
         )
     return data.subset(slice(0, n_train)), data.subset(slice(n_train, None))
 

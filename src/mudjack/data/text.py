@@ -197,18 +197,36 @@ def load_text_file(path: str | os.PathLike[str]) -> TextDataset:
     if not f.is_file():
         raise DataNotFoundError(f"Text data file {str(f)!r} not found.")
     delim = "\t" if f.suffix == ".tsv" else ","
-    with open(f, encoding="utf-8", newline="") as fh:
-        rows = list(csv.DictReader(fh, delimiter=delim))
+    try:
+        with open(f, encoding="utf-8", newline="") as fh:
+            rows = list(csv.DictReader(fh, delimiter=delim))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(
+            f"Expected a UTF-8 CSV/TSV text file at {str(f)!r}, could not read it ({exc}). Save "
+            "it as UTF-8 text with columns 'text' and 'label'."
+        ) from exc
     if not rows or not {"text", "label"} <= set(rows[0]):
         got = sorted(rows[0]) if rows else []
         raise InputError(
             f"Expected a CSV/TSV file with columns 'text' and 'label' at {str(f)!r}, got "
             f"columns {got}."
         )
-    rows = [r for r in rows if _clean(r["text"])]
-    raw = [r["label"] for r in rows]
+    rows = [r for r in rows if _clean(r["text"] or "")]
+    if not rows:
+        raise InputError(f"Expected rows with a non-empty text in {str(f)!r}, got none.")
+    raw = [r["label"] or "" for r in rows]
+    if "" in raw:
+        raise InputError(
+            f"Expected a label in every row of {str(f)!r}, got none for the text "
+            f"{_clean(rows[raw.index('')]['text'])!r}. Label every text (a class number or name)."
+        )
     if all(v.lstrip("-").isdigit() for v in raw):
         labels = [int(v) for v in raw]
+        if min(labels) < 0:
+            raise InputError(
+                f"Expected class labels 0, 1, 2, ... (or class names) in {str(f)!r}, got "
+                f"{min(labels)}. Number the classes from 0."
+            )
         classes: tuple[str, ...] = tuple(str(i) for i in range(max(labels) + 1))
     else:
         classes = tuple(sorted(set(raw)))

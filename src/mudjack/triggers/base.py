@@ -10,16 +10,20 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from mudjack.encoders.base import Encoder, InputSpec
 from mudjack.errors import InputError, ModelLoadError, UnknownNameError
 from mudjack.utils import ensure_new_path
 
 _KINDS: dict[str, type[Trigger]] = {}
+_A = {"image": "an image", "text": "a text"}
 
 
 class Trigger:
     """A backdoor trigger that can be embedded into inputs: ``x' = trigger.apply(x, gen)``."""
 
     kind: ClassVar[str] = "trigger"
+    modality: ClassVar[str] = ""
+    tensor_names: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -31,6 +35,27 @@ class Trigger:
     def with_random_location(self, flag: bool = True) -> Trigger:
         """A copy that embeds the same pattern at a random location in each input."""
         raise NotImplementedError
+
+    def check(self, encoder: Encoder | InputSpec) -> Trigger:
+        """Validate the trigger for an encoder (or its input spec); return ``self``.
+
+        Raises:
+            InputError: the trigger is of the other modality, or (image triggers) its shape or
+                values do not fit the encoder's inputs.
+        """
+        spec = encoder if isinstance(encoder, InputSpec) else encoder.input_spec
+        if spec.modality != self.modality:
+            want, got = (_A[spec.modality], _A[self.modality])
+            raise InputError(
+                f"Expected {want} trigger for this {spec.modality} encoder, got {got} trigger "
+                f"({self!r}). Use a trigger file made for this encoder (`mudjack reverse` "
+                "writes one)."
+            )
+        self._check_spec(spec)
+        return self
+
+    def _check_spec(self, spec: InputSpec) -> None:
+        """Subclasses: raise :class:`InputError` if the trigger does not fit ``spec``."""
 
     def tensors(self) -> dict[str, torch.Tensor]:
         raise NotImplementedError
@@ -74,7 +99,21 @@ def load_trigger(path: str | os.PathLike[str]) -> Trigger:
         raise UnknownNameError(
             f"Unknown trigger kind {kind!r} in {str(p)!r}. Expected one of: {', '.join(_KINDS)}."
         )
-    return _KINDS[kind].from_parts(tensors, meta)
+    cls = _KINDS[kind]
+    missing = [k for k in cls.tensor_names if k not in tensors]
+    if missing:
+        raise ModelLoadError(
+            f"Expected tensors {', '.join(cls.tensor_names)} in the {kind} trigger file "
+            f"{str(p)!r}, got {', '.join(sorted(tensors)) or 'none'}. The file is not a "
+            "mudjack trigger file: write one with `mudjack reverse` or Trigger.save()."
+        )
+    try:
+        return cls.from_parts(tensors, meta)
+    except InputError as exc:
+        raise InputError(
+            f"Trigger file {str(p)!r} does not hold a valid trigger. {exc} Write a new one with "
+            "`mudjack reverse` or Trigger.save()."
+        ) from exc
 
 
 def check_trigger_shape(mask: torch.Tensor, pattern: torch.Tensor) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from mudjack.encoders.base import InputSpec
 from mudjack.errors import InputError
 from mudjack.triggers.base import Trigger, check_trigger_shape
 
@@ -19,6 +20,8 @@ class PatchTrigger(Trigger):
     """
 
     kind = "patch"
+    modality = "image"
+    tensor_names = ("pattern", "mask")
 
     def __init__(self, pattern: torch.Tensor, mask: torch.Tensor, *, random_location: bool = False):
         mask = mask.float()
@@ -46,7 +49,11 @@ class PatchTrigger(Trigger):
         """A solid square of side ``size`` in a corner, ``margin`` pixels from the borders."""
         c, h, w = shape
         if not 0 < size + margin <= min(h, w):
-            raise InputError(f"Expected a square of side 1..{min(h, w) - margin}, got {size}.")
+            raise InputError(
+                f"Expected a square of side 1..{min(h, w) - margin} to fit {h}x{w} images with "
+                f"margin {margin}, got side {size}. Choose a smaller size or margin (the "
+                "command line's --trigger-size, --trigger-margin)."
+            )
         top = h - margin - size if "bottom" in corner else margin
         left = w - margin - size if "right" in corner else margin
         mask = torch.zeros(1, h, w)
@@ -101,6 +108,31 @@ class PatchTrigger(Trigger):
                 region = out[i, :, ti : ti + ph, li : li + pw]
                 out[i, :, ti : ti + ph, li : li + pw] = region * (1 - m_crop) + p_crop * m_crop
         return out[0] if single else out
+
+    def _check_spec(self, spec: InputSpec) -> None:
+        """The pattern is ``spec.shape`` and the mask ``(1, H, W)``, both finite in [0, 1]."""
+        c, h, w = spec.shape
+        if tuple(self.pattern.shape) != (c, h, w) or tuple(self.mask.shape) != (1, h, w):
+            raise InputError(
+                f"Expected a trigger with pattern ({c}, {h}, {w}) and mask (1, {h}, {w}) for this "
+                f"encoder's ({c}, {h}, {w}) images, got pattern {tuple(self.pattern.shape)} and "
+                f"mask {tuple(self.mask.shape)}. Reverse-engineer the trigger with this encoder "
+                "(`mudjack reverse`) or make one of its image size."
+            )
+        for name, t in (("pattern", self.pattern), ("mask", self.mask)):
+            if not torch.isfinite(t).all() or t.min() < 0 or t.max() > 1:
+                finite = t[torch.isfinite(t)]
+                got = (
+                    f"range [{finite.min().item():.3g}, {finite.max().item():.3g}]"
+                    if finite.numel()
+                    else "no finite values"
+                )
+                if finite.numel() < t.numel():
+                    got += f" and {t.numel() - finite.numel()} non-finite values"
+                raise InputError(
+                    f"Expected trigger {name} values that are finite and in [0, 1], got {got}. "
+                    "Rebuild the trigger from images in [0, 1] (e.g. with `mudjack reverse`)."
+                )
 
     def tensors(self) -> dict[str, torch.Tensor]:
         return {"pattern": self.pattern, "mask": self.mask}

@@ -29,6 +29,7 @@ class TextTrigger(Trigger):
     """
 
     kind = "text"
+    modality = "text"
 
     def __init__(self, words: Sequence[str] | str, position: str | float = "end") -> None:
         if isinstance(words, str):

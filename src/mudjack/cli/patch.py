@@ -1,0 +1,171 @@
+"""`mudjack patch`: patch an encoder with a bug instance into a new encoder folder."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mudjack.bug import load_bug
+from mudjack.cli._common import (
+    add_common,
+    encoder,
+    log,
+    nonnegative_float,
+    paper,
+    positive_float,
+    positive_int,
+    sci,
+)
+from mudjack.data import load_pretraining
+from mudjack.encoders import read_config, save_encoder
+from mudjack.errors import MudjackError
+from mudjack.experiments import encoder_folder, get_setting
+from mudjack.patching import Mudjacking
+from mudjack.reverse import TriggerReverser
+from mudjack.triggers import load_trigger
+from mudjack.utils import ensure_new_path, make_generator, sha256_tensors, take
+
+
+def _per_modality(key: str, fmt: Any = str) -> str:
+    """``"256 images, 32 text"``: a paper value of each modality."""
+    parts = []
+    for m, word in (("image", "images"), ("text", "text")):
+        s = paper(m)
+        parts.append(f"{fmt(s.val_size if key == 'val_size' else s.patch[key])} {word}")
+    return ", ".join(parts)
+
+
+def _add_hyperparameters(p: argparse.ArgumentParser) -> None:
+    img, txt = paper("image").patch, paper("text").patch
+    g = p.add_argument_group(
+        f"Mudjacking hyperparameters (paper: λ={img['lambda_l']:g}, T={img['epochs']}; "
+        f"m={img['batch_size']}, α={sci(img['lr'])} for images; m={txt['batch_size']}, "
+        f"α={sci(txt['lr'])} for text)"
+    )
+    g.add_argument(
+        "--lambda-l",
+        type=nonnegative_float,
+        help=f"locality weight (default: {img['lambda_l']:g})",
+    )
+    g.add_argument(
+        "--lambda-g", type=nonnegative_float, help=f"generalizability weight ({img['lambda_g']:g})"
+    )
+    g.add_argument(
+        "--epochs", type=positive_int, help=f"epochs T over D_val (default: {img['epochs']})"
+    )
+    g.add_argument(
+        "--batch-size",
+        type=positive_int,
+        help=f"mini-batch size m (default: {_per_modality('batch_size')})",
+    )
+    g.add_argument(
+        "--lr", type=positive_float, help=f"learning rate (default: {_per_modality('lr', sci)})"
+    )
+    g.add_argument(
+        "--max-steps",
+        type=positive_int,
+        default=None,
+        help="stop after this many steps (default: no cap; the demos use "
+        f"{get_setting('default').patch['max_steps']} / "
+        f"{get_setting('text-por').patch['max_steps']})",
+    )
+    g.add_argument(
+        "--random-location",
+        action="store_true",
+        help="Mudjacking-RL: embed the trigger at random positions",
+    )
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("patch", help="patch an encoder with a bug instance (writes a new folder)")
+    p.add_argument("--encoder", required=True, help="zoo name or encoder folder")
+    p.add_argument("--bug", type=Path, required=True, help="bug folder")
+    img, txt = paper("image").val_data, paper("text").val_data
+    p.add_argument(
+        "--val",
+        help=f"clean validation inputs: images {img} (default), mnist5k or a path; "
+        f"text {txt} (default) or a .csv/.tsv path",
+    )
+    p.add_argument(
+        "--val-size",
+        type=positive_int,
+        help=f"validation inputs (default: {_per_modality('val_size', lambda n: f'{n:,}')})",
+    )
+    p.add_argument("--trigger", type=Path, help="trigger file (default: reverse-engineer one)")
+    p.add_argument("--method", default="occlusion", help="attribution method if reversing")
+    p.add_argument("--out", type=Path, required=True, help="new encoder folder")
+    _add_hyperparameters(p)
+    add_common(p)
+
+
+def _patcher(a: argparse.Namespace, modality: str) -> Mudjacking:
+    """Mudjacking with the paper's values for the encoder's modality and any overrides."""
+    given = {
+        "lambda_l": a.lambda_l,
+        "lambda_g": a.lambda_g,
+        "epochs": a.epochs,
+        "batch_size": a.batch_size,
+        "lr": a.lr,
+        "max_steps": a.max_steps,
+    }
+    kwargs = {**paper(modality).patch, **{k: v for k, v in given.items() if v is not None}}
+    return Mudjacking(**{**kwargs, "random_location": a.random_location})
+
+
+def _provenance(
+    a: argparse.Namespace, enc: Any, bug: Any, how: str, val: tuple[str, Any], result: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The patched folder's provenance (its parent's history appended) and the parent's
+    metadata (ground truth and description), which the patched folder keeps."""
+    provenance: dict[str, Any] = {
+        "parent": str(a.encoder),
+        "parent_state_sha256": sha256_tensors(*enc.state_dict().values()),
+        "bug": str(a.bug),
+        "bug_sha256": bug.sha256,
+        "trigger": how,
+        "patcher": result.params,
+        "seed": a.seed,
+        "validation": {"data": str(val[0]), "size": len(val[1])},
+        "steps": result.steps,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    try:
+        cfg = read_config(encoder_folder(a.encoder))
+    except MudjackError:
+        return provenance, {}
+    provenance["history"] = [
+        *cfg.get("provenance", {}).get("history", []),
+        cfg.get("provenance", {}),
+    ]
+    return provenance, cfg.get("metadata", {})
+
+
+def run(a: argparse.Namespace) -> int:
+    ensure_new_path(a.out, "encoder folder")
+    enc = encoder(a)
+    bug = load_bug(a.bug).check(enc)
+    patcher = _patcher(a, enc.modality)  # bad hyperparameters fail before any work
+    if a.trigger:
+        trigger, how = load_trigger(a.trigger).check(enc), f"file {a.trigger}"
+    else:
+        rev = TriggerReverser(method=a.method).reverse(enc, bug, seed=a.seed, device=a.device)
+        trigger, how = rev.trigger, f"reverse-engineered ({a.method})"
+        if not a.quiet:
+            log(f"reverse-engineered trigger {trigger!r} in {rev.seconds:.1f}s")
+    setting = paper(enc.modality)
+    val_name = a.val or setting.val_data
+    pool = load_pretraining(val_name).inputs
+    perm = torch.randperm(len(pool), generator=make_generator(a.seed))
+    val = take(pool, perm[: a.val_size if a.val_size is not None else setting.val_size])
+    result = patcher.patch(
+        enc, bug, val, trigger, seed=a.seed, device=a.device, progress=not a.quiet
+    )
+    provenance, metadata = _provenance(a, enc, bug, how, (val_name, val), result)
+    save_encoder(result.encoder.cpu(), a.out, provenance=provenance, metadata=metadata)
+    trigger.save(Path(a.out) / "trigger.safetensors")
+    print(f"patched encoder written to {a.out} ({result.steps} steps, {result.seconds:.1f}s)")
+    return 0

