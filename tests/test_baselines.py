@@ -52,7 +52,8 @@ def test_ft_optimises_the_effectiveness_loss_alone_without_a_trigger(case):
         bad, bug, train.images[:256], None, seed=0
     )
     assert result.steps == 30
-    assert _cos(result.encoder, bug) > max(0.9, before + 0.3), before
+    after = _cos(result.encoder, bug)  # most of the way to 1, from wherever it started
+    assert after > 0.9 and 1 - after < (1 - before) / 4, (before, after)
     assert set(result.history[-1]) == {"step", "loss", "effectiveness"}
     assert "lambda_l" not in result.params
     with pytest.raises(InputError, match="fixes lambda_g"):

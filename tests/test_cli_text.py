@@ -31,6 +31,7 @@ def run(capsys, *argv):
     return code, out, err
 
 
+@pytest.mark.slow
 def test_text_provider_workflow(workspace, capsys):
     w = workspace
     common = ["--quiet"]

@@ -37,6 +37,7 @@ def quick_text_run(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", IMAGE)
 def test_quick_run_writes_sane_results(quick_run, name):
     _check_quick_results(quick_run, name)
@@ -56,9 +57,9 @@ def _check_quick_results(out, name):
     assert labels == expected
     for row in res["rows"]:
         assert row["n"] == 1
-        assert row["cp"]["mean"] in (0.0, 1.0)
         for k in ("acc", "asr", "accb"):
-            assert 0.0 <= row[k]["mean"] <= 100.0 and row[k]["std"] == 0.0
+            assert 0.0 <= row[k]["mean"] <= 100.0
+    _check_rows_are_the_one_bug(res)
     befores = [r for r in res["rows"] if r["label"] in {p.before for p in exp.parts}]
     for row in befores:  # a real bug: x_b misclassified by a backdoored client
         assert row["cp"]["mean"] == 0.0 and row["asr"]["mean"] > 50
@@ -86,6 +87,22 @@ def _check_quick_results(out, name):
     assert len([line for line in md.splitlines() if line.startswith("| ")]) == len(labels) + 1
 
 
+def _check_rows_are_the_one_bug(res):
+    """With one bug instance per setting, each row is that bug's own measurement: the before
+    row its metrics before patching, an arm's row its metrics after that arm (std 0)."""
+    rows = iter(res["rows"])
+    for part in res["parts"]:
+        (bug,) = part["bugs"]
+        measured = {None: bug["before"]} | {k: a["after"] for k, a in bug["arms"].items()}
+        for label, metrics in measured.items():
+            row = next(rows)
+            assert label is None or row["label"] == label
+            for k in ("cp", "acc", "asr", "accb"):
+                assert row[k] == {"mean": float(metrics[k]), "std": 0.0}, (row["label"], k)
+    assert next(rows, None) is None
+
+
+@pytest.mark.slow
 def test_index_lists_every_experiment_run(quick_run):
     index = (quick_run / "README.md").read_text()
     for name in IMAGE:
@@ -95,6 +112,7 @@ def test_index_lists_every_experiment_run(quick_run):
         assert (quick_run / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_arms_of_one_setting_share_the_bug_instance(quick_run):
     res = json.loads((quick_run / "table3.json").read_text())
     bug = res["parts"][0]["bugs"][0]
@@ -108,6 +126,7 @@ def test_arms_of_one_setting_share_the_bug_instance(quick_run):
     assert 0 <= bug["arms"]["Unlearning"]["last_log"]["projected_steps"] <= ft["steps"]
 
 
+@pytest.mark.slow
 def test_experiments_run_together_share_arms_and_match_each_run_alone(quick_run):
     """`mudjack reproduce a b ...` patches a row the experiments have in common once; the
     experiment run alone computes the same numbers. The shared rows are spelt differently in
@@ -157,6 +176,7 @@ def test_never_overwrites_a_file_it_did_not_write(tmp_path, capsys):
     assert mine.read_text() == "my notes\n"
 
 
+@pytest.mark.slow
 def test_index_alone_takes_the_current_reasons_and_keeps_the_numbers(
     quick_run, tmp_path, monkeypatch, capsys
 ):

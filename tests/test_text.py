@@ -21,6 +21,7 @@ from mudjack.triggers import TextTrigger, load_trigger, word_precision_recall
 # --- data ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_rotten_tomatoes_is_binary_sentiment_snippets():
     d = load_rotten_tomatoes()
     assert d.classes == ("rotten", "fresh")
@@ -28,6 +29,7 @@ def test_rotten_tomatoes_is_binary_sentiment_snippets():
     assert all(t.strip() == t and t for t in d.texts[:100])
 
 
+@pytest.mark.slow
 def test_convention_paragraphs_are_labelled_by_party():
     d = load_convention()
     assert d.classes == ("democrat", "republican")
@@ -36,12 +38,14 @@ def test_convention_paragraphs_are_labelled_by_party():
     assert len(set(d.texts)) == len(d)
 
 
+@pytest.mark.slow
 def test_wordnet_sentences():
     d = load_wordnet()
     assert len(d) > 100_000
     assert all(len(t.split()) >= 4 and "|" not in t for t in d.texts[:1000])
 
 
+@pytest.mark.slow
 def test_text_downstream_split_is_seeded_and_disjoint():
     tr, te = load_downstream("rotten_tomatoes")
     tr2, _ = load_downstream("rotten_tomatoes")
