@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo demo-text test lint bench clean-venv
+.PHONY: setup demo demo-text test test-fast lint bench clean-venv
 
 setup: $(VENV)/.installed
 
@@ -23,6 +23,10 @@ demo-text: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# The fast tier: tiny models and synthetic data only (no shipped model, real data or reproduce run).
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow"
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

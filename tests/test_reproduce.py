@@ -224,6 +224,7 @@ def test_paper_sizes_are_one_flag_away_and_exclude_quick(monkeypatch, tmp_path, 
     assert "Drop one" in capsys.readouterr().err and not any(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_a_results_file_replays_its_run(quick_run, tmp_path, monkeypatch):
     """`mudjack reproduce --config OUT/NAME.json` runs the recorded experiment with the
     recorded options (flags on top), and says so in the command it records."""
