@@ -10,6 +10,7 @@ and AccB before and after. Reverse-engineering is scored by the IoU of the recov
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable
@@ -19,17 +20,21 @@ from typing import Any
 
 import torch
 
+from mudjack.attacks import ground_truth
 from mudjack.bug import select_bug
 from mudjack.data import load_downstream, load_pretraining
 from mudjack.downstream import DownstreamClient, Metrics, MLPClassifier
-from mudjack.encoders import Encoder, load_encoder, load_text_encoder, read_config
-from mudjack.encoders.io import is_hf_folder
+from mudjack.encoders import Encoder, load_encoder
+
+# Old names, re-exported until every caller imports them from their new homes
+# (mudjack.encoders.load_encoder and encoder_folder, mudjack.attacks.ground_truth).
+from mudjack.encoders import encoder_folder as encoder_folder
+from mudjack.encoders import load_encoder as resolve_encoder  # noqa: F401
 from mudjack.errors import InputError
 from mudjack.patching import create_patcher
 from mudjack.reverse import TriggerReverser
-from mudjack.triggers import PatchTrigger, TextTrigger, Trigger, load_trigger
+from mudjack.triggers import PatchTrigger, TextTrigger, Trigger
 from mudjack.utils import make_generator, take
-from mudjack.zoo import ZOO, load_zoo_encoder, zoo_path
 
 
 @dataclass
@@ -140,70 +145,14 @@ SETTINGS: dict[str, Setting] = {
 
 
 def get_setting(name: str) -> Setting:
-    """A named setting; ``NAME-paper`` gives its paper-scale version."""
+    """A named setting (a copy: changing it changes no other); ``NAME-paper`` gives its
+    paper-scale version."""
     paper = name.endswith("-paper")
     base = name.removesuffix("-paper")
     if base not in SETTINGS:
         names = [*SETTINGS, *(f"{s}-paper" for s in SETTINGS)]
         raise InputError(f"Unknown setting {name!r}. Expected one of: {', '.join(names)}.")
-    return SETTINGS[base].paper() if paper else SETTINGS[base]
-
-
-def encoder_folder(name_or_path: str) -> Path:
-    """The folder of a zoo model by name, or the given encoder folder path."""
-    return zoo_path(name_or_path) if name_or_path in ZOO else Path(name_or_path)
-
-
-def resolve_encoder(
-    name_or_path: str,
-    device: str | torch.device = "cpu",
-    *,
-    progress: bool = False,
-    log: Callable[[str], None] | None = None,
-) -> Encoder:
-    """A zoo model by name (text models are built on first use), a mudjack encoder folder, or
-    a plain Hugging Face model folder (wrapped with the default [CLS] pooling)."""
-    if name_or_path in ZOO:
-        return load_zoo_encoder(name_or_path, device, progress=progress, log=log)
-    folder = Path(name_or_path)
-    if not (folder / "mudjack.json").is_file() and is_hf_folder(folder):
-        return load_text_encoder(folder).to(device)
-    return load_encoder(folder, device=device)
-
-
-def ground_truth(name_or_path: str) -> tuple[Trigger, int | None]:
-    """The true trigger and target class recorded with a backdoored encoder.
-
-    Both come from ``metadata.ground_truth`` in ``mudjack.json`` (the trigger may also be a
-    ``trigger.safetensors`` beside it). Text backdoors (POR, NeuBA) have no target class of
-    their own: the target is ``None`` and a client's target is the class its classifier gives
-    triggered inputs (:func:`attack_target`). Zoo models answer from their recipe, so a text
-    model need not be built to know its trigger.
-    """
-    if name_or_path in ZOO and ZOO[name_or_path].modality == "text":
-        truth = ZOO[name_or_path].ground_truth
-        folder, cfg = None, {}
-    else:
-        folder = encoder_folder(name_or_path)
-        cfg = read_config(folder)
-        truth = cfg.get("metadata", {}).get("ground_truth", {})
-    spec = dict(truth.get("trigger", {}))
-    kind = spec.pop("kind", None)
-    if kind == "text":
-        return TextTrigger(spec["words"], spec.get("position", "end")), truth.get("target")
-    assert folder is not None
-    if "target" in truth and (folder / "trigger.safetensors").is_file():
-        trigger = load_trigger(folder / "trigger.safetensors")
-        if isinstance(trigger, PatchTrigger):
-            return trigger, int(truth["target"])
-    if "target" not in truth or kind != "patch":
-        raise InputError(
-            f"Encoder {name_or_path!r} records no ground-truth patch trigger and "
-            "target; pass them explicitly."
-        )
-    spec_in = cfg["input_spec"]
-    shape = (spec_in["channels"], spec_in["height"], spec_in["width"])
-    return PatchTrigger.square(shape, **spec), int(truth["target"])
+    return copy.deepcopy(SETTINGS[base].paper() if paper else SETTINGS[base])
 
 
 def mean_std(vals: list[float]) -> dict[str, float]:
@@ -250,8 +199,8 @@ class Prepared:
         self.progress = progress
         self.say = log or (lambda _msg: None)
         say = self.say
-        self.backdoored = resolve_encoder(setting.encoder, device, progress=progress, log=say)
-        self.clean_encoder = resolve_encoder(setting.clean_encoder, device)
+        self.backdoored = load_encoder(setting.encoder, device, progress=progress, log=say)
+        self.clean_encoder = load_encoder(setting.clean_encoder, device)
         for enc, which in (
             (self.backdoored, setting.encoder),
             (self.clean_encoder, setting.clean_encoder),
@@ -283,7 +232,7 @@ class Prepared:
         self.client.fit(self.backdoored, seed=seed, progress=progress)
         self.fit_seed = seed
         if self.target is None:
-            self.target = self.client.target
+            self.target = self.client.target_
             self.target_source = "the class the backdoored client gives most triggered test inputs"
             say(
                 f"attack target: class {self.target} ({self.train.classes[self.target]}), "
