@@ -198,17 +198,20 @@ def test_client_fit_keeps_its_constructor_arguments(digits):
     train, test = digits.subset(slice(0, 200)), digits.subset(slice(200, 300))
     torch.manual_seed(0)
     enc = create_encoder("tiny_cnn", width=4, in_channels=1, image_size=8, embed_dim=8).eval()
+    settings = MLPClassifier(hidden=(8,), epochs=2)
     client = DownstreamClient(
-        train, test, trigger=PatchTrigger.square((1, 8, 8), size=2), batch_size=64
+        train, test, trigger=PatchTrigger.square((1, 8, 8), size=2), classifier=settings
     )
     params = client.get_params()
     client.fit(enc, seed=0)
     after = client.get_params()
     assert after.keys() == params.keys() and all(after[k] is v for k, v in params.items())
-    assert client.target is None and client.classifier is None
+    assert client.target is None and not hasattr(settings, "model_")  # neither rewritten
     assert client.target_ in range(10)  # learned: the class most triggered inputs get
     assert (client.triggered_.labels != client.target_).all()
-    assert isinstance(client.classifier_, MLPClassifier)
+    assert client.classifier_ is not settings
+    assert client.classifier_.get_params() == settings.get_params()
+    assert client.refit(seed=1).target_ == client.target_  # a refit keeps the learned target
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
