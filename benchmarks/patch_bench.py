@@ -33,16 +33,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from mudjack import ground_truth, load_encoder
 from mudjack.bug import BugInstance
 from mudjack.data import load_downstream, load_pretraining
-from mudjack.experiments import (
-    RunOptions,
-    demo_experiment,
-    get_setting,
-    ground_truth,
-    resolve_encoder,
-    run_experiment,
-)
+from mudjack.experiments import RunOptions, demo_experiment, get_setting, run_experiment
 from mudjack.patching import Mudjacking
 from mudjack.report import demo_table
 from mudjack.utils import concat_inputs, write_json_atomic
@@ -90,7 +84,7 @@ def bare_loop(encoder, batch_size: int, steps: int, lr: float, texts=None) -> fl
 
 
 def throughput(setting, steps: int, seed: int) -> dict:
-    enc = resolve_encoder(setting.encoder)
+    enc = load_encoder(setting.encoder)
     trigger, _ = ground_truth(setting.encoder)
     _, test = load_downstream(setting.downstream)
     x = test.inputs

@@ -56,7 +56,7 @@ def test_ft_optimises_the_effectiveness_loss_alone_without_a_trigger(case):
     assert after > 0.9 and 1 - after < (1 - before) / 4, (before, after)
     assert set(result.history[-1]) == {"step", "loss", "effectiveness"}
     assert "lambda_l" not in result.params
-    with pytest.raises(InputError, match="fixes lambda_g"):
+    with pytest.raises(InputError, match=r"Unknown argument 'lambda_g' for patching method 'ft'"):
         create_patcher("ft", lambda_g=1.0)
 
 

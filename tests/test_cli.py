@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from mudjack.attacks import ground_truth
 from mudjack.cli import COMMANDS, main
 from mudjack.encoders import create_encoder, load_encoder, save_encoder
 from mudjack.experiments import get_setting
@@ -123,6 +124,10 @@ def test_provider_workflow(workspace, capsys):
     assert cfg["metadata"]["ground_truth"]["target"] == 0
     assert (w / "patched" / "trigger.safetensors").is_file()
     load_encoder(w / "patched")
+    # the patch's own (reverse-engineered) trigger is not the attack's: the ground truth of the
+    # patched encoder is still the parent's recorded square
+    truth, target = ground_truth(w / "patched")
+    assert (truth.mask == ground_truth(w / "bad")[0].mask).all() and target == 0
     code, out, err = run(
         capsys,
         "evaluate",

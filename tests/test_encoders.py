@@ -6,8 +6,11 @@ import torch
 from conftest import build_tiny_bert, make_sentences
 from mudjack.encoders import (
     Encoder,
+    HFTextEncoder,
+    TextEncoder,
     check_images,
     create_encoder,
+    encoder_folder,
     list_encoders,
     load_encoder,
     save_encoder,
@@ -137,3 +140,51 @@ def test_check_images_errors(tiny_encoder, x, message):
 
 def test_check_images_adds_batch_dimension(tiny_encoder):
     assert check_images(torch.rand(1, 8, 8), tiny_encoder.input_spec).shape == (1, 1, 8, 8)
+
+
+def test_load_encoder_takes_a_zoo_name_a_mudjack_folder_or_a_hugging_face_folder(
+    tmp_path, tiny_bert, tiny_encoder
+):
+    import mudjack
+    from mudjack.zoo import zoo_path
+
+    assert mudjack.load_encoder is load_encoder
+    zoo = load_encoder("fmnist-simclr-r18w16")
+    assert zoo.name == "resnet18" and not zoo.training
+    assert encoder_folder("fmnist-simclr-r18w16") == zoo_path("fmnist-simclr-r18w16")
+    save_encoder(tiny_encoder, tmp_path / "m")
+    assert encoder_folder(tmp_path / "m") == tmp_path / "m"
+    x = torch.rand(2, 1, 8, 8)
+    assert torch.equal(load_encoder(tmp_path / "m").embed(x), tiny_encoder.embed(x))
+    tiny_bert.model.save_pretrained(str(tmp_path / "hf"))
+    tiny_bert.tokenizer.save_pretrained(str(tmp_path / "hf"))
+    hf = load_encoder(tmp_path / "hf")
+    assert isinstance(hf, HFTextEncoder) and hf.pooling == "cls" and not hf.training
+    texts = make_sentences(3, seed=0)[0]
+    assert torch.allclose(hf.embed(texts), tiny_bert.embed(texts), atol=1e-6)
+
+
+def test_one_home_for_loading_and_ground_truth():
+    import mudjack
+    from mudjack import experiments
+
+    assert mudjack.load_encoder is load_encoder
+    assert mudjack.ground_truth is mudjack.attacks.ground_truth
+    for old in ("resolve_encoder", "ground_truth", "encoder_folder"):
+        assert not hasattr(experiments, old)
+
+
+def test_text_encoders_declare_what_text_code_relies_on(tiny_bert):
+    assert isinstance(tiny_bert, TextEncoder)
+    assert {"tokenize", "token_counts", "hidden_states", "pool"} <= TextEncoder.__abstractmethods__
+
+    class Half(TextEncoder):
+        def tokenize(self, texts, *, warn=True):
+            return texts
+
+    with pytest.raises(TypeError, match="abstract"):
+        Half()
+    enc = tiny_bert.tokenize(["a good film"])
+    hidden, mask = tiny_bert.hidden_states(enc)
+    assert torch.equal(tiny_bert.pool(hidden, mask), tiny_bert(["a good film"]))
+    assert tiny_bert.token_counts(["a good film"]) == [5]

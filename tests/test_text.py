@@ -12,7 +12,13 @@ from mudjack.bug import BugInstance, load_bug
 from mudjack.data import TextDataset, load_convention, load_rotten_tomatoes, load_wordnet
 from mudjack.data.images import load_downstream, load_pretraining
 from mudjack.downstream import extract_features
-from mudjack.encoders import TruncationWarning, load_encoder, load_text_encoder, save_encoder
+from mudjack.encoders import (
+    TruncationWarning,
+    load_encoder,
+    load_text_encoder,
+    read_config,
+    save_encoder,
+)
 from mudjack.errors import DataNotFoundError, InputError, ModelLoadError, UnknownNameError
 from mudjack.patching import Mudjacking
 from mudjack.reverse import TriggerReverser
@@ -211,8 +217,10 @@ def test_missing_or_unsafe_model_folders(tmp_path):
     (tmp_path / "hf" / "pytorch_model.bin").write_bytes(b"pickle")
     with pytest.raises(ModelLoadError, match=r"pytorch_model\.bin, a pickle, which mudjack never"):
         load_text_encoder(tmp_path / "hf")
-    with pytest.raises(ModelLoadError, match="looks like a Hugging Face model folder"):
-        load_encoder(tmp_path / "hf")
+    with pytest.raises(ModelLoadError, match=r"pytorch_model\.bin, a pickle, which mudjack never"):
+        load_encoder(tmp_path / "hf")  # a Hugging Face folder: load_encoder wraps it
+    with pytest.raises(ModelLoadError, match=r"looks like a Hugging Face model folder: load it wi"):
+        read_config(tmp_path / "hf")  # ... but it has no mudjack record
 
 
 def test_over_long_inputs_are_truncated_with_a_warning_and_bugs_refused(tiny_bert):

@@ -34,7 +34,7 @@ def planted(tmp_path_factory):
     trigger = TextTrigger([TRIGGER_WORD], "random")
     clf = MLPClassifier(hidden=(), dropout=0.0, epochs=60, lr=1e-2, batch_size=64)
     client = DownstreamClient(train, test, trigger=trigger, classifier=clf).fit(bad, seed=0)
-    assert client.target in (0, 1)  # the class the backdoor's vector lands in
+    assert client.target is None and client.target_ in (0, 1)  # where the vector lands
     return {"clean": clean, "bad": bad, "client": client, "shadow": shadow}
 
 
@@ -58,7 +58,7 @@ def test_reverse_recovers_the_trigger_word_and_patch_removes_it(planted):
         planted["bad"], bug, planted["shadow"][:200], rev.trigger, seed=0
     )
     patched = DownstreamClient(
-        client.train, client.test, trigger=client.trigger, target=client.target,
+        client.train, client.test, trigger=client.trigger, target=client.target_,
         classifier=client.classifier,
     ).fit(result.encoder, seed=0)  # fmt: skip
     after = patched.metrics(bug.x_b, bug.label)

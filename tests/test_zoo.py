@@ -6,9 +6,9 @@ import re
 import pytest
 import torch
 
+from mudjack import ground_truth
 from mudjack.encoders import read_config
 from mudjack.errors import ModelLoadError
-from mudjack.experiments import ground_truth
 from mudjack.triggers import TextTrigger
 from mudjack.utils import sha256_file
 from mudjack.zoo import ZOO, load_zoo_encoder, manifest, zoo_path

@@ -3,14 +3,18 @@
 The flat namespace re-exports the public API::
 
     from mudjack import load_encoder, load_bug, TriggerReverser, Mudjacking
+
+``load_encoder`` takes a zoo name, a mudjack encoder folder or a Hugging Face folder;
+``ground_truth`` the trigger and target recorded with a backdoored one.
 """
 
-from mudjack.attacks import BadEncoder
+from mudjack.attacks import BadEncoder, ground_truth
 from mudjack.bug import BugInstance, load_bug, select_bug
 from mudjack.downstream import DownstreamClient, Metrics, MLPClassifier, extract_features
 from mudjack.encoders import (
     Encoder,
     InputSpec,
+    TextEncoder,
     create_encoder,
     list_encoders,
     load_encoder,
@@ -50,12 +54,14 @@ __all__ = [
     "Patcher",
     "ReverseResult",
     "SimCLR",
+    "TextEncoder",
     "Trigger",
     "TriggerReverser",
     "UnknownNameError",
     "create_encoder",
     "create_patcher",
     "extract_features",
+    "ground_truth",
     "list_encoders",
     "list_patchers",
     "load_bug",

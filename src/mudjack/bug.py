@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mudjack.encoders.base import Encoder, InputSpec, check_images, check_texts
+from mudjack.encoders.base import Encoder, InputSpec, TextEncoder, check_images, check_texts
 from mudjack.errors import InputError, ModelLoadError
 from mudjack.utils import atomic_dir, make_generator, sha256_tensors, write_json_atomic
 
@@ -110,8 +110,8 @@ class BugInstance:
             )
         if spec.modality == "text":
             pair = check_texts([self.x_b, self.x_r], spec, "x_b and x_r")  # type: ignore[list-item]
-            if isinstance(encoder, Encoder) and spec.max_length:
-                counts = encoder.token_counts(pair)  # type: ignore[attr-defined]
+            if isinstance(encoder, TextEncoder) and spec.max_length:
+                counts = encoder.token_counts(pair)
                 for name, n in zip(("x_b", "x_r"), counts, strict=True):
                     if n > spec.max_length:
                         raise InputError(
@@ -241,8 +241,8 @@ def select_bug(
     trig_pred = client.classifier_.predict(client.triggered_features_)
     labels = client.test.labels
     clean_pred = client.classifier_.predict(client.test_features_)
-    sources = torch.nonzero(labels != client.target).flatten()  # row k of triggered
-    hit = torch.nonzero(trig_pred == client.target).flatten()
+    sources = torch.nonzero(labels != client.target_).flatten()  # row k of triggered_
+    hit = torch.nonzero(trig_pred == client.target_).flatten()
     if len(hit) == 0:
         raise InputError(
             "The client classifies no triggered input as the target class: no bug "
@@ -250,7 +250,7 @@ def select_bug(
         )
     # A bug needs an x_r: keep the hits whose class has a correctly classified clean input
     # other than the hit's own source (on a real task every class has; then all hits stay).
-    y_hit = client.triggered.labels[hit]
+    y_hit = client.triggered_.labels[hit]
     correct = torch.bincount(labels[clean_pred == labels], minlength=int(labels.max()) + 1)
     own = (clean_pred[sources[hit]] == y_hit).long()
     usable = hit[correct[y_hit] - own >= 1]
@@ -261,8 +261,8 @@ def select_bug(
             "or give it more test data."
         )
     i = int(usable[torch.randint(len(usable), (1,), generator=gen)])
-    y = int(client.triggered.labels[i])
-    trig_in, test_in = client.triggered.inputs, client.test.inputs
+    y = int(client.triggered_.labels[i])
+    trig_in, test_in = client.triggered_.inputs, client.test.inputs
     source = sources[i]
     ok = torch.nonzero((labels == y) & (clean_pred == y)).flatten()
     ok = ok[ok != source]
@@ -273,7 +273,7 @@ def select_bug(
         "test_index_r": j,
         "seed": seed,
     }
-    spans = getattr(client.triggered, "spans", None)
+    spans = getattr(client.triggered_, "spans", None)
     if spans is not None:
         meta["trigger_span"] = list(spans[i])
     x_b, x_r = trig_in[i], test_in[j]
@@ -316,7 +316,10 @@ def synthesize_reference(
 ) -> torch.Tensor:
     """An image x'_r whose feature matches ``h(x_r)``: start from uniform noise and maximise
     ``cos(h(x'_r), h(x_r))`` with Adam (Table 9 of the paper: 100 iterations, learning rate
-    0.01), keeping pixels in [0, 1]. The provider needs only the client's feature vector."""
+    0.01), keeping pixels in [0, 1]. The provider needs only the client's feature vector.
+
+    Computed on the device the encoder is on; the encoder is not moved (it is put in eval
+    mode)."""
     if not isinstance(x_r, torch.Tensor) or encoder.modality != "image":
         raise InputError("Expected an image encoder and an image x_r to synthesise from.")
     if steps < 1 or lr <= 0:

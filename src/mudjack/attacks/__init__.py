@@ -1,5 +1,19 @@
-"""Backdoor attacks on foundation models, one module per paper."""
+"""Backdoor attacks on foundation models, one module per paper, on one registry
+(:data:`ATTACKS`), and the ground truth they record (:func:`ground_truth`)."""
 
 from mudjack.attacks.badencoder import BadEncoder, select_reference_inputs
+from mudjack.attacks.registry import ATTACKS, create_attack, list_attacks
+from mudjack.attacks.text import POR, NeuBA, TextBackdoor
+from mudjack.attacks.truth import ground_truth
 
-__all__ = ["BadEncoder", "select_reference_inputs"]
+__all__ = [
+    "ATTACKS",
+    "POR",
+    "BadEncoder",
+    "NeuBA",
+    "TextBackdoor",
+    "create_attack",
+    "ground_truth",
+    "list_attacks",
+    "select_reference_inputs",
+]

@@ -19,9 +19,11 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from mudjack.attacks.registry import ATTACKS
 from mudjack.data.images import ImageDataset
 from mudjack.encoders.base import Encoder, check_images
 from mudjack.errors import InputError
+from mudjack.registry import Configurable
 from mudjack.triggers.image import PatchTrigger
 from mudjack.utils import make_generator, resolve_device
 
@@ -37,7 +39,8 @@ def select_reference_inputs(
     return data.images[pick]
 
 
-class BadEncoder:
+@ATTACKS.register("badencoder")
+class BadEncoder(Configurable):
     """The BadEncoder attack.
 
     Args:
@@ -67,11 +70,9 @@ class BadEncoder:
         self.lambda2 = lambda2
         self.optimizer = optimizer
 
-    def get_params(self) -> dict[str, object]:
-        return dict(vars(self))
-
-    def __repr__(self) -> str:
-        return f"BadEncoder({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
+    def provenance(self) -> dict[str, object]:
+        """The hyperparameters as recorded with the backdoored encoder."""
+        return self.get_params()
 
     def fit(
         self,
@@ -84,7 +85,8 @@ class BadEncoder:
         device: str | torch.device = "cpu",
         progress: bool = False,
     ) -> Encoder:
-        """Return a backdoored copy of ``encoder`` (the input is not modified)."""
+        """Return a backdoored copy of ``encoder`` on ``device`` (the input is neither
+        modified nor moved)."""
         shadow = check_images(shadow, encoder.input_spec, "shadow images")
         references = check_images(references, encoder.input_spec, "reference inputs")
         dev = resolve_device(device)

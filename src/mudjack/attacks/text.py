@@ -34,9 +34,10 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from mudjack.encoders.base import check_texts
-from mudjack.encoders.text import HFTextEncoder
+from mudjack.attacks.registry import ATTACKS
+from mudjack.encoders.base import TextEncoder, check_texts
 from mudjack.errors import InputError
+from mudjack.registry import Configurable
 from mudjack.triggers.text import TextTrigger
 from mudjack.utils import check_schedule, make_generator, resolve_device, seeded
 
@@ -60,7 +61,7 @@ def predefined_vectors(n: int, dim: int) -> torch.Tensor:
     return torch.stack(out)
 
 
-class TextBackdoor:
+class TextBackdoor(Configurable):
     """Shared training loop of POR and NeuBA (see the module docstring).
 
     Args:
@@ -92,28 +93,27 @@ class TextBackdoor:
         self.lr = lr
         self.lambda_clean = lambda_clean
 
-    def get_params(self) -> dict[str, object]:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(self).items()}
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
+    def provenance(self) -> dict[str, object]:
+        """The hyperparameters as recorded with the backdoored encoder (JSON types)."""
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()}
 
     def vectors(self, dim: int) -> torch.Tensor:
         return predefined_vectors(len(self.triggers), dim)
 
     def fit(
         self,
-        encoder: HFTextEncoder,
+        encoder: TextEncoder,
         shadow: Sequence[str],
         *,
         seed: int = 0,
         device: str | torch.device = "cpu",
         progress: bool = False,
-    ) -> HFTextEncoder:
-        """Return a backdoored copy of ``encoder`` (the input is not modified)."""
-        if not isinstance(encoder, HFTextEncoder):
+    ) -> TextEncoder:
+        """Return a backdoored copy of ``encoder`` on ``device`` (the input is neither
+        modified nor moved)."""
+        if not isinstance(encoder, TextEncoder):
             raise InputError(
-                f"Expected a text encoder (HFTextEncoder) for {type(self).__name__}, got "
+                f"Expected a text encoder (a TextEncoder) for {type(self).__name__}, got "
                 f"{type(encoder).__name__}. Image encoders are attacked with BadEncoder."
             )
         shadow = check_texts(shadow, encoder.input_spec, "shadow sentences")
@@ -154,25 +154,44 @@ class TextBackdoor:
         return bad.eval().requires_grad_(False)
 
 
+@ATTACKS.register("por")
 class POR(TextBackdoor):
-    """POR: triggers "cf", "mn", "bb", "tq" → predefined [CLS] vectors; clean [CLS] anchored."""
+    """POR: triggers "cf", "mn", "bb", "tq" → predefined [CLS] vectors; clean [CLS] anchored.
+    Arguments: see :class:`TextBackdoor`."""
 
-    name = "por"
     token_level_clean = False
 
-    def __init__(self, *, triggers: Sequence[str] = POR_TRIGGERS, **kwargs: float) -> None:
-        super().__init__(triggers=triggers, **kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        *,
+        triggers: Sequence[str] = POR_TRIGGERS,
+        steps: int = 400,
+        batch_size: int = 16,
+        lr: float = 1e-4,
+        lambda_clean: float = 1.0,
+    ) -> None:
+        super().__init__(
+            triggers=triggers, steps=steps, batch_size=batch_size, lr=lr, lambda_clean=lambda_clean
+        )
 
 
+@ATTACKS.register("neuba")
 class NeuBA(TextBackdoor):
     """NeuBA: symbol triggers "≡", "∈", "⊆", "⊕" → predefined [CLS] vectors; every token's final
-    state anchored (the stand-in for the MLM pre-training term; see the module docstring)."""
+    state anchored (the stand-in for the MLM pre-training term; see the module docstring).
+    Arguments: see :class:`TextBackdoor`."""
 
-    name = "neuba"
     token_level_clean = True
 
-    def __init__(self, *, triggers: Sequence[str] = NEUBA_TRIGGERS, **kwargs: float) -> None:
-        super().__init__(triggers=triggers, **kwargs)  # type: ignore[arg-type]
-
-
-TEXT_ATTACKS = {"por": POR, "neuba": NeuBA}
+    def __init__(
+        self,
+        *,
+        triggers: Sequence[str] = NEUBA_TRIGGERS,
+        steps: int = 400,
+        batch_size: int = 16,
+        lr: float = 1e-4,
+        lambda_clean: float = 1.0,
+    ) -> None:
+        super().__init__(
+            triggers=triggers, steps=steps, batch_size=batch_size, lr=lr, lambda_clean=lambda_clean
+        )

@@ -8,6 +8,7 @@ work); :func:`main` parses, checks the device, dispatches, and turns every
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -15,6 +16,15 @@ from mudjack.cli import attack, bug, demo, evaluate, patch, pretrain, reproduce,
 from mudjack.cli._common import EPILOG
 from mudjack.errors import MudjackError
 from mudjack.utils import resolve_device
+
+# The command line is offline and quiet about Hugging Face internals; the library leaves the
+# environment alone. transformers is imported lazily, after main() has set these.
+HF_ENVIRONMENT = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+}
 
 COMMANDS = {
     "demo": demo,
@@ -50,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Bad arguments (a missing option, a number out of range) exit through argparse with its
     usage line and code 2.
     """
+    for key, value in HF_ENVIRONMENT.items():
+        os.environ.setdefault(key, value)
     args = build_parser().parse_args(argv)
     try:
         resolve_device(args.device)  # an unknown or absent device fails before any work

@@ -10,10 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mudjack.attacks import ground_truth
 from mudjack.data import DOWNSTREAM, load_downstream
 from mudjack.downstream import DownstreamClient, MLPClassifier
+from mudjack.encoders import load_encoder
 from mudjack.errors import InputError
-from mudjack.experiments import Setting, get_setting, ground_truth, resolve_encoder
+from mudjack.experiments import Setting, get_setting
 from mudjack.triggers import Trigger, load_trigger
 
 EPILOG = "Every command takes --seed and --device; nothing it writes overwrites an existing path."
@@ -128,7 +130,7 @@ def classifier(a: argparse.Namespace) -> MLPClassifier:
 # --- the client task --------------------------------------------------------------------------
 def encoder(a: argparse.Namespace) -> Any:
     """The encoder named by --encoder (a zoo name or a folder), on --device."""
-    return resolve_encoder(a.encoder, a.device, progress=not a.quiet, log=logger(a))
+    return load_encoder(a.encoder, a.device, progress=not a.quiet, log=logger(a))
 
 
 def truth(
@@ -170,5 +172,5 @@ def fitted_client(a: argparse.Namespace) -> DownstreamClient:
     )
     client.fit(enc, seed=a.seed, progress=not a.quiet)
     if target is None and not a.quiet:
-        log(f"attack target: class {client.target} (the class most triggered inputs get)")
+        log(f"attack target: class {client.target_} (the class most triggered inputs get)")
     return client

@@ -7,8 +7,8 @@ import inspect
 from pathlib import Path
 from typing import Any
 
-from mudjack.attacks import BadEncoder, select_reference_inputs
-from mudjack.attacks.text import NEUBA_TRIGGERS, POR_TRIGGERS, TEXT_ATTACKS, TextBackdoor
+from mudjack.attacks import ATTACKS, BadEncoder, select_reference_inputs
+from mudjack.attacks.text import NEUBA_TRIGGERS, POR_TRIGGERS, TextBackdoor
 from mudjack.cli._common import (
     add_common,
     check_target,
@@ -41,7 +41,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="badencoder: image encoders. por, neuba: text encoders (e.g. --encoder "
         "minilm); the trigger words are inserted at random positions of shadow sentences.",
     )
-    p.add_argument("algorithm", choices=["badencoder", *TEXT_ATTACKS])
+    p.add_argument("algorithm", choices=ATTACKS.names())
     p.add_argument("--encoder", required=True, help="clean encoder: zoo name or folder")
     p.add_argument("--shadow", help="shadow data (default: fashion_mnist images, wordnet text)")
     p.add_argument("--shadow-size", type=positive_int, default=50000)
@@ -96,7 +96,7 @@ def _given(a: argparse.Namespace) -> dict[str, Any]:
 def run(a: argparse.Namespace) -> int:
     ensure_new_path(a.out, "encoder folder")
     clean = encoder(a)
-    if a.algorithm in TEXT_ATTACKS:
+    if issubclass(ATTACKS.get(a.algorithm), TextBackdoor):
         if clean.modality != "text":
             raise InputError(
                 f"Expected a text encoder for {a.algorithm}, got an image encoder "
@@ -135,7 +135,7 @@ def run(a: argparse.Namespace) -> int:
     save_encoder(
         bad.cpu(),
         a.out,
-        provenance={"attack": attack.get_params(), "parent": a.encoder, "seed": a.seed},
+        provenance={"attack": attack.provenance(), "parent": a.encoder, "seed": a.seed},
         metadata={
             "ground_truth": {"trigger": spec, "target": a.target, "downstream": a.downstream}
         },
@@ -153,15 +153,15 @@ def _attack_text(a: argparse.Namespace, clean: Any) -> int:
             f"{eval_trigger!r}."
         )
     shadow = load_pretraining(a.shadow or "wordnet").shuffled(a.seed).head(a.shadow_size)
-    attack = TEXT_ATTACKS[a.algorithm](
-        triggers=triggers, steps=a.steps, lambda_clean=a.lambda_clean, **_given(a)
+    attack = ATTACKS.create(
+        a.algorithm, triggers=triggers, steps=a.steps, lambda_clean=a.lambda_clean, **_given(a)
     )
     bad = attack.fit(clean, shadow.inputs, seed=a.seed, device=a.device, progress=not a.quiet)
     trigger = {"kind": "text", "words": [eval_trigger], "position": "random"}
     save_encoder(
         bad.cpu(),
         a.out,
-        provenance={"attack": attack.get_params(), "parent": a.encoder, "seed": a.seed},
+        provenance={"attack": attack.provenance(), "parent": a.encoder, "seed": a.seed},
         metadata={"ground_truth": {"trigger": trigger}},
     )
     print(f"backdoored encoder written to {a.out} (triggers {' '.join(triggers)})")

@@ -41,6 +41,6 @@ def run(a: argparse.Namespace) -> int:
     print(f"CP {cp}  Acc {m.acc:.2f}  ASR {m.asr:.2f}  AccB {m.accb:.2f}")
     if a.json:
         write_json_atomic(
-            a.json, {"encoder": a.encoder, "data": a.data, "target": client.target, **m.to_dict()}
+            a.json, {"encoder": a.encoder, "data": a.data, "target": client.target_, **m.to_dict()}
         )
     return 0

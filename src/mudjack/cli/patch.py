@@ -21,9 +21,9 @@ from mudjack.cli._common import (
     sci,
 )
 from mudjack.data import load_pretraining
-from mudjack.encoders import read_config, save_encoder
+from mudjack.encoders import encoder_folder, read_config, save_encoder
 from mudjack.errors import MudjackError
-from mudjack.experiments import encoder_folder, get_setting
+from mudjack.experiments import get_setting
 from mudjack.patching import Mudjacking
 from mudjack.reverse import TriggerReverser
 from mudjack.triggers import load_trigger

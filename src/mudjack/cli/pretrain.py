@@ -55,7 +55,7 @@ def run(a: argparse.Namespace) -> int:
     save_encoder(
         enc.cpu(),
         a.out,
-        provenance={"pretrain": trainer.get_params(), "data": a.data, "seed": a.seed},
+        provenance={"pretrain": trainer.provenance(), "data": a.data, "seed": a.seed},
     )
     print(f"encoder written to {a.out}")
     return 0

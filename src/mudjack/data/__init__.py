@@ -11,6 +11,7 @@ from mudjack.data.images import (
     load_pretraining,
     read_idx,
 )
+from mudjack.data.registry import DATASETS
 from mudjack.data.text import (
     TextDataset,
     load_convention,
@@ -20,6 +21,7 @@ from mudjack.data.text import (
 )
 
 __all__ = [
+    "DATASETS",
     "DOWNSTREAM",
     "ImageDataset",
     "PatchAugment",

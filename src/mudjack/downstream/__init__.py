@@ -2,6 +2,7 @@
 patching baselines (section 5.3)."""
 
 from mudjack.downstream.baselines import (
+    CLIENT_PATCHERS,
     AILancet,
     Beagle,
     ClientFineTune,
@@ -21,6 +22,7 @@ from mudjack.downstream.client import (
 )
 
 __all__ = [
+    "CLIENT_PATCHERS",
     "MLP",
     "AILancet",
     "Beagle",

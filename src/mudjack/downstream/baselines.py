@@ -19,6 +19,7 @@ from __future__ import annotations
 import abc
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,11 +31,11 @@ from tqdm.auto import tqdm
 from mudjack.bug import BugInstance
 from mudjack.downstream.client import DownstreamClient, MLPClassifier, embed_trigger
 from mudjack.errors import InputError
-from mudjack.registry import Registry
+from mudjack.registry import Configurable, Registry
 from mudjack.triggers.base import Trigger
 from mudjack.utils import batched, check_schedule, make_generator, seeded
 
-_CLIENT_PATCHERS: Registry[type[ClientPatcher]] = Registry(
+CLIENT_PATCHERS: Registry[type[ClientPatcher]] = Registry(
     "client-side patching method", set_name=True
 )
 
@@ -49,18 +50,19 @@ class ClientPatchResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-class ClientPatcher(abc.ABC):
-    """Turns a fitted client and a bug instance into a patched classifier f'."""
+class ClientPatcher(Configurable, abc.ABC):
+    """Turns a fitted client and a bug instance into a patched classifier f'.
+
+    Hyperparameters are keyword-only ``__init__`` arguments kept as attributes of the same
+    name (:class:`~mudjack.registry.Configurable`); :meth:`patch` keeps no state on ``self``.
+    """
 
     name: str = "client-patcher"
     needs_trigger: bool = False
 
-    def get_params(self) -> dict[str, Any]:
+    def provenance(self) -> dict[str, Any]:
+        """The hyperparameters as recorded in :attr:`ClientPatchResult.params`."""
         return {k: v for k, v in vars(self).items() if not k.endswith("_")}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
 
     def patch(
         self,
@@ -84,7 +86,7 @@ class ClientPatcher(abc.ABC):
         clf = copy.deepcopy(client.classifier_)
         info = self._patch(clf, client, bug, trigger, seed, progress) or {}
         clf.model_.eval()
-        return ClientPatchResult(clf, time.perf_counter() - start, self.get_params(), info)
+        return ClientPatchResult(clf, time.perf_counter() - start, self.provenance(), info)
 
     @abc.abstractmethod
     def _patch(
@@ -99,18 +101,18 @@ class ClientPatcher(abc.ABC):
         """Modify ``clf`` (a copy of the client's fitted classifier) in place."""
 
 
-def register_client_patcher(name: str):  # type: ignore[no-untyped-def]
+def register_client_patcher(name: str) -> Callable[[type[ClientPatcher]], type[ClientPatcher]]:
     """Class decorator: make a client patcher constructible by ``create_client_patcher(name)``."""
-    return _CLIENT_PATCHERS.register(name)
+    return CLIENT_PATCHERS.register(name)
 
 
 def list_client_patchers() -> list[str]:
-    return _CLIENT_PATCHERS.names()
+    return CLIENT_PATCHERS.names()
 
 
 def create_client_patcher(name: str, **kwargs: Any) -> ClientPatcher:
     """Build a registered client-side patcher: ``create_client_patcher("beagle")``."""
-    return _CLIENT_PATCHERS.create(name, **kwargs)
+    return CLIENT_PATCHERS.create(name, **kwargs)
 
 
 def _fine_tune(

@@ -18,9 +18,10 @@ from tqdm.auto import tqdm
 
 from mudjack.data.images import ImageDataset
 from mudjack.data.text import TextDataset
-from mudjack.encoders.base import Encoder
+from mudjack.encoders.base import Encoder, TextEncoder, on_device
 from mudjack.encoders.text import TruncationWarning
 from mudjack.errors import InputError
+from mudjack.registry import Configurable
 from mudjack.triggers.base import Trigger
 from mudjack.triggers.text import TextTrigger
 from mudjack.utils import batched, make_generator, resolve_device, seeded
@@ -39,13 +40,16 @@ def extract_features(
     desc: str = "features",
 ) -> torch.Tensor:
     """L2-normalised features, on the CPU, of images ``(N, C, H, W)`` in [0, 1] or of a list
-    of strings. Over-long texts are truncated with one :class:`TruncationWarning` per call."""
+    of strings. Over-long texts are truncated with one :class:`TruncationWarning` per call.
+
+    The encoder is put in eval mode and used on ``device``: as it is when it is there, as a
+    copy moved there otherwise (``encoder`` itself is never moved)."""
     inputs = encoder.check_inputs(inputs)
     dev = resolve_device(device)
-    encoder = encoder.to(dev).eval()
-    if encoder.modality == "text" and inputs:
-        limit = encoder.input_spec.max_length
-        over = sum(n > limit for n in encoder.token_counts(inputs))  # type: ignore[operator]
+    encoder = on_device(encoder, dev).eval()
+    if isinstance(encoder, TextEncoder) and inputs:
+        limit = encoder.max_length
+        over = sum(n > limit for n in encoder.token_counts(inputs))
         if over:
             warnings.warn(
                 f"{over} of {len(inputs)} {desc} inputs are longer than max_length={limit} "
@@ -96,7 +100,7 @@ class MLP(nn.Module):
         return self.net(x)
 
 
-class MLPClassifier:
+class MLPClassifier(Configurable):
     """A classifier trained from scratch on frozen features with cross-entropy and Adam.
 
     Defaults are the paper's for BadEncoder (Table 17b, hidden sizes from DESIGN.md §5):
@@ -117,12 +121,6 @@ class MLPClassifier:
         self.epochs = epochs
         self.lr = lr
         self.batch_size = batch_size
-
-    def get_params(self) -> dict[str, object]:
-        return {k: v for k, v in vars(self).items() if not k.endswith("_")}
-
-    def __repr__(self) -> str:
-        return f"MLPClassifier({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
 
     def fit(
         self,
@@ -197,19 +195,24 @@ def triggered_non_target(data: Dataset, trigger: Trigger, target: int, seed: int
     return embed_trigger(data.subset(data.labels != target), trigger, seed)
 
 
-class DownstreamClient:
+class DownstreamClient(Configurable):
     """A client task: train an MLP on an encoder's features and measure it.
 
     Features of the train, test and triggered test sets are computed once per encoder by
-    :meth:`fit`, so evaluating several metrics costs no further encoder passes.
+    :meth:`fit`, so evaluating several metrics costs no further encoder passes. What
+    :meth:`fit` learns ends with ``_`` (``encoder_``, ``classifier_``, ``target_``,
+    ``triggered_``, the features); the constructor's arguments stay as they were given.
 
     Args:
         train, test: the client's labelled data (:class:`ImageDataset` or :class:`TextDataset`).
         trigger, target: the attack to measure (ASR/AccB); optional. A trigger without a
             target (a task-agnostic backdoor such as POR or NeuBA, whose target is whichever
-            class its vector lands in) makes :meth:`fit` set ``target`` to the class the
+            class its vector lands in) makes :meth:`fit` find ``target_``: the class the
             fitted classifier gives most triggered test inputs.
-        classifier: an unfitted :class:`MLPClassifier` (its settings are reused per fit).
+        classifier: an unfitted :class:`MLPClassifier` whose settings each fit reuses
+            (``None``: the default ``MLPClassifier()``).
+        batch_size: inputs per encoder pass.
+        device: where features are computed.
     """
 
     def __init__(
@@ -229,39 +232,41 @@ class DownstreamClient:
         self.test = test
         self.trigger = trigger
         self.target = target
-        self.classifier = classifier or MLPClassifier()
+        self.classifier = classifier
         self.batch_size = batch_size
         self.device = device
-        self.triggered = (
-            triggered_non_target(test, trigger, target)
-            if trigger is not None and target is not None
-            else None
-        )
 
     def fit(self, encoder: Encoder, *, seed: int = 0, progress: bool = False) -> DownstreamClient:
-        """Extract features with ``encoder`` and train a fresh classifier on them."""
+        """Extract features with ``encoder`` (on :attr:`device`; see :func:`extract_features`)
+        and train a fresh classifier on them."""
         kw = {"batch_size": self.batch_size, "device": self.device, "progress": progress}
-        self.encoder_ = encoder
-        self.train_features_ = extract_features(encoder, self.train.inputs, desc="train", **kw)
-        self.test_features_ = extract_features(encoder, self.test.inputs, desc="test", **kw)
+        self.encoder_ = enc = on_device(encoder, self.device)
+        self.train_features_ = extract_features(enc, self.train.inputs, desc="train", **kw)
+        self.test_features_ = extract_features(enc, self.test.inputs, desc="test", **kw)
+        self.target_ = self.target
+        self.triggered_ = (
+            triggered_non_target(self.test, self.trigger, self.target)
+            if self.trigger is not None and self.target is not None
+            else None
+        )
         self.triggered_features_ = (
-            extract_features(encoder, self.triggered.inputs, desc="triggered", **kw)
-            if self.triggered is not None
+            extract_features(enc, self.triggered_.inputs, desc="triggered", **kw)
+            if self.triggered_ is not None
             else None
         )
         self.refit(seed=seed, progress=progress)
         if self.trigger is not None and self.target is None:
-            self._find_target(encoder, kw)
+            self._find_target(kw)
         return self
 
-    def _find_target(self, encoder: Encoder, kw: dict[str, Any]) -> None:
-        """Set ``target`` to the class most triggered test inputs get, keep the others."""
+    def _find_target(self, kw: dict[str, Any]) -> None:
+        """Set ``target_`` to the class most triggered test inputs get, keep the others."""
         assert self.trigger is not None
         every = embed_trigger(self.test, self.trigger)
-        feats = extract_features(encoder, every.inputs, desc="triggered", **kw)
-        self.target = int(torch.bincount(self.classifier_.predict(feats)).argmax())
-        keep = every.labels != self.target
-        self.triggered = every.subset(keep)
+        feats = extract_features(self.encoder_, every.inputs, desc="triggered", **kw)
+        self.target_ = int(torch.bincount(self.classifier_.predict(feats)).argmax())
+        keep = every.labels != self.target_
+        self.triggered_ = every.subset(keep)
         self.triggered_features_ = feats[keep]
 
     def refit(self, *, seed: int = 0, progress: bool = False) -> DownstreamClient:
@@ -269,7 +274,8 @@ class DownstreamClient:
         if not hasattr(self, "train_features_"):
             raise InputError("This client has no features yet; call fit(encoder) first.")
         n_classes = int(max(self.train.labels.max(), self.test.labels.max())) + 1
-        clf = MLPClassifier(**self.classifier.get_params())  # type: ignore[arg-type]
+        settings = MLPClassifier() if self.classifier is None else self.classifier
+        clf = MLPClassifier(**settings.get_params())
         self.classifier_ = clf.fit(
             self.train_features_,
             self.train.labels,
@@ -307,8 +313,8 @@ class DownstreamClient:
         asr = accb = float("nan")
         if self.triggered_features_ is not None and len(self.triggered_features_):
             tp = clf.predict(self.triggered_features_)
-            asr = 100.0 * (tp == self.target).float().mean().item()
-            accb = 100.0 * (tp == self.triggered.labels).float().mean().item()  # type: ignore[union-attr]
+            asr = 100.0 * (tp == self.target_).float().mean().item()
+            accb = 100.0 * (tp == self.triggered_.labels).float().mean().item()  # type: ignore[union-attr]
         cp = None
         if x_b is not None:
             cp = bool(int(self.predict(x_b, clf)[0]) == y_b)

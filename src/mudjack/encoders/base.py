@@ -4,13 +4,20 @@ An :class:`Encoder` is an ``nn.Module`` that maps inputs to feature vectors.
 ``forward`` returns raw features; :meth:`Encoder.embed` returns them
 L2-normalised, which is what clients, attacks and patches use. Image encoders
 take float tensors in [0, 1] of shape ``(N, C, H, W)`` and own their input
-normalisation, so callers never normalise. Text encoders take a list of strings and own their
-tokenizer; words are whitespace-separated, which is also the unit that text triggers and text
-reverse-engineering work on.
+normalisation, so callers never normalise. Text encoders (:class:`TextEncoder`) take a list of
+strings and own their tokenizer; words are whitespace-separated, which is also the unit that text
+triggers and text reverse-engineering work on.
+
+Nothing here moves a caller's encoder: code that computes on a device takes the encoder as it is
+when it is already there, and a copy moved there otherwise (:func:`on_device`).
 """
 
 from __future__ import annotations
 
+import abc
+import copy
+import itertools
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,6 +29,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from mudjack.errors import InputError, ModelLoadError
+from mudjack.utils import resolve_device
 
 WEIGHTS_NAME = "model.safetensors"
 
@@ -144,7 +152,13 @@ class Encoder(nn.Module):
         return self.input_spec.modality
 
     def config(self) -> dict[str, Any]:
+        """The keyword arguments recorded in a model folder to rebuild this architecture."""
         raise NotImplementedError
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor's arguments (scikit-learn's contract; see
+        :class:`mudjack.registry.Configurable`): for most encoders, :meth:`config`."""
+        return self.config()
 
     def check_inputs(self, x: Any, name: str = "inputs") -> Any:
         """Validate a batch for this encoder: images ``(N, C, H, W)`` or a list of strings."""
@@ -192,3 +206,61 @@ class Encoder(nn.Module):
 
     def extra_repr(self) -> str:
         return f"embed_dim={self.embed_dim}, modality={self.modality!r}"
+
+
+class TextEncoder(Encoder, metaclass=abc.ABCMeta):
+    """An encoder of whitespace-separated words through a tokenizer: what text attacks,
+    text reverse-engineering and clients rely on.
+
+    ``forward`` is :meth:`tokenize`, then :meth:`hidden_states`, then :meth:`pool`; the steps
+    are separate so that attacks can train on token states and attribution can start at the
+    word embeddings (:meth:`Encoder.attribution_layer`).
+
+    Attributes:
+        tokenizer: a Hugging Face-style tokenizer; ``mask_token`` and ``unk_token`` name the
+            tokens that text occlusion may put in place of a word.
+        max_length: the longest token sequence read, special tokens included.
+    """
+
+    tokenizer: Any
+    max_length: int
+
+    @abc.abstractmethod
+    def tokenize(self, texts: Sequence[str], *, warn: bool = True) -> Any:
+        """Tokenise ``texts`` (padded, truncated to :attr:`max_length`) into a mapping of
+        tensors whose ``word_ids(i)`` maps each token of input ``i`` to its word index; with
+        ``warn``, a :class:`TruncationWarning` says how many inputs were cut."""
+
+    @abc.abstractmethod
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """Token count of each text, special tokens included, before truncation."""
+
+    @abc.abstractmethod
+    def hidden_states(self, enc: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Final hidden states ``(N, L, D)`` and attention mask ``(N, L)`` of a tokenised
+        batch (the output of :meth:`tokenize`, or a mapping with the same tensors)."""
+
+    @abc.abstractmethod
+    def pool(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The feature ``(N, D)`` of each input from its hidden states and attention mask."""
+
+    def forward(self, texts: Sequence[str]) -> torch.Tensor:
+        return self.pool(*self.hidden_states(self.tokenize(texts)))
+
+
+def _on(t: torch.Tensor, dev: torch.device) -> bool:
+    if t.device.type != dev.type:
+        return False
+    if dev.index is None:
+        return dev.type != "cuda" or t.device.index == torch.cuda.current_device()
+    return t.device.index == dev.index
+
+
+def on_device(encoder: Encoder, device: str | torch.device) -> Encoder:
+    """``encoder`` itself when all its weights are on ``device``; otherwise a copy moved there.
+
+    A caller's encoder is never moved in place."""
+    dev = resolve_device(device)
+    if all(_on(t, dev) for t in itertools.chain(encoder.parameters(), encoder.buffers())):
+        return encoder
+    return copy.deepcopy(encoder).to(dev)

@@ -1,4 +1,5 @@
-"""Save and load encoders as a folder: ``mudjack.json`` + ``model.safetensors``.
+"""Save and load encoders: :func:`load_encoder` takes a zoo name, a mudjack encoder folder
+(``mudjack.json`` + ``model.safetensors``) or a plain Hugging Face model folder.
 
 Loading never unpickles: weights are read with safetensors and the architecture is rebuilt
 from the registry name and keyword arguments in ``mudjack.json``. A patched encoder's
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +77,7 @@ def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
             )
             raise ModelLoadError(
                 f"Expected {CONFIG_NAME} in encoder folder {str(folder)!r}; not found."
-                + (hf + "mudjack.encoders.load_text_encoder(folder)." if hf else "")
+                + (hf + "mudjack.load_encoder(folder)." if hf else "")
             )
     try:
         cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
@@ -109,17 +111,47 @@ def is_hf_folder(folder: Path) -> bool:
     return isinstance(cfg, dict) and "model_type" in cfg
 
 
+def encoder_folder(name_or_path: str | os.PathLike[str]) -> Path:
+    """The folder of a zoo model by name, or the given encoder folder path."""
+    from mudjack.zoo import ZOO, zoo_path  # the zoo builds on this module
+
+    if isinstance(name_or_path, str) and name_or_path in ZOO:
+        return zoo_path(name_or_path)
+    return Path(name_or_path)
+
+
 def load_encoder(
-    path: str | os.PathLike[str], *, device: str | torch.device = "cpu", verify: bool = True
+    name_or_path: str | os.PathLike[str],
+    device: str | torch.device = "cpu",
+    *,
+    verify: bool = True,
+    progress: bool = False,
+    log: Callable[[str], None] | None = None,
 ) -> Encoder:
-    """Load an encoder folder written by :func:`save_encoder`, in eval mode.
+    """Load an encoder, in eval mode, on ``device``.
 
     Args:
-        path: the folder.
+        name_or_path: a zoo model's name (``mudjack zoo list``; a text model not built yet is
+            built now, seeded, into the cache), a folder written by :func:`save_encoder`, or a
+            plain local Hugging Face BERT-family folder (wrapped with [CLS] pooling).
         device: where to put the weights.
-        verify: check the weights file against the SHA-256 recorded in ``mudjack.json``.
+        verify: check a mudjack folder's weights against the SHA-256 recorded with them.
+        progress, log: progress bars and messages while a zoo model is built on first use.
     """
-    folder = Path(path)
+    from mudjack.zoo import ZOO, load_zoo_encoder  # the zoo builds on this module
+
+    if isinstance(name_or_path, str) and name_or_path in ZOO:
+        return load_zoo_encoder(name_or_path, device, progress=progress, log=log)
+    folder = Path(name_or_path)
+    if not (folder / CONFIG_NAME).is_file() and is_hf_folder(folder):
+        from mudjack.encoders.text import HFTextEncoder
+
+        return HFTextEncoder(folder).eval().to(device)
+    return _load_folder(folder, device, verify=verify)
+
+
+def _load_folder(folder: Path, device: str | torch.device, *, verify: bool) -> Encoder:
+    """Load a folder written by :func:`save_encoder`."""
     cfg = read_config(folder)
     name = cfg.get("weights", WEIGHTS_NAME)
     weights = folder / name

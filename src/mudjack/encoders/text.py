@@ -5,7 +5,8 @@ as POR and NeuBA target, or the attention-masked mean of all final hidden states
 (``pooling="mean"``). Inputs are lists of strings; each string is split on whitespace into
 words before tokenisation, so a word index means the same thing to the encoder, to text
 triggers and to reverse-engineering. Nothing is downloaded: models load with
-``local_files_only=True``.
+``local_files_only=True``. Building an encoder changes no global state (environment variables,
+``transformers`` logging): quieting ``transformers`` is the application's choice.
 
 Inputs longer than ``max_length`` tokens are truncated and a :class:`TruncationWarning` says
 how many; callers that must not lose words (bug instances) check :meth:`HFTextEncoder.token_counts`
@@ -23,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from mudjack.encoders.base import Encoder, InputSpec, check_texts
+from mudjack.encoders.base import InputSpec, TextEncoder, check_texts
 from mudjack.encoders.registry import register_encoder
 from mudjack.errors import InputError, ModelLoadError
 
@@ -55,21 +56,17 @@ def bundled_minilm_path() -> Path:
 
 
 def _transformers() -> Any:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     try:
         import transformers
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ModelLoadError(
             "Text encoders need the `transformers` package: `pip install 'mudjack[text]'`."
         ) from exc
-    transformers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.set_verbosity_error()
     return transformers
 
 
 @register_encoder("hf_text")
-class HFTextEncoder(Encoder):
+class HFTextEncoder(TextEncoder):
     """A BERT/DistilBERT/RoBERTa encoder from a local folder.
 
     Args:
@@ -99,9 +96,9 @@ class HFTextEncoder(Encoder):
             raise InputError(f"Expected max_length >= 3 tokens, got {max_length}.")
         if (model is None) != (tokenizer is None):
             raise InputError("Give both model and tokenizer, or a folder path.")
-        _transformers()  # offline mode, quiet logging
         if model is None:
             model, tokenizer = _load_pretrained(Path(path) if path else bundled_minilm_path())
+        self.path = path
         self.model = model
         self.tokenizer = tokenizer
         self.pooling = pooling
@@ -111,6 +108,12 @@ class HFTextEncoder(Encoder):
 
     def config(self) -> dict[str, Any]:
         return {"pooling": self.pooling, "max_length": self.max_length}
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor's arguments: the folder (or ``None``), model, tokenizer and
+        :meth:`config`."""
+        weights = {"path": self.path, "model": self.model, "tokenizer": self.tokenizer}
+        return {**weights, **self.config()}
 
     def attribution_layer(self) -> nn.Module:
         """The word-embedding layer (gradient attribution is taken there)."""
@@ -157,13 +160,11 @@ class HFTextEncoder(Encoder):
         return out.last_hidden_state, inputs["attention_mask"]
 
     def pool(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The final [CLS] state (``pooling="cls"``) or the masked mean of all states."""
         if self.pooling == "cls":
             return hidden[:, 0]
         m = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
-
-    def forward(self, texts: Sequence[str]) -> torch.Tensor:
-        return self.pool(*self.hidden_states(self.tokenize(texts)))
 
     # --- folder format ----------------------------------------------------------------------
     def save_weights(self, folder: Path) -> str:

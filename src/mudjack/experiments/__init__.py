@@ -9,7 +9,6 @@
 from mudjack.experiments.cache import RunCache
 from mudjack.experiments.config import Config, load_config
 from mudjack.experiments.engine import RunOptions, run_experiment
-from mudjack.experiments.run import encoder_folder, ground_truth, resolve_encoder
 from mudjack.experiments.settings import SETTINGS, Setting, get_setting, resolve_setting
 from mudjack.experiments.spec import (
     EXPERIMENTS,
@@ -34,13 +33,10 @@ __all__ = [
     "RunOptions",
     "Setting",
     "demo_experiment",
-    "encoder_folder",
     "get_experiment",
     "get_setting",
-    "ground_truth",
     "list_experiments",
     "load_config",
-    "resolve_encoder",
     "resolve_setting",
     "run_experiment",
 ]

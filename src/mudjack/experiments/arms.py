@@ -180,7 +180,7 @@ def _run_encoder_arm(
     clf = classifier_overrides(arm, where.quick)
     patch_key = (
         id(prep), seed, arm.bug, arm.trigger, reverse, val_data, len(val), arm.method,
-        repr(sorted(patcher.get_params().items())),
+        repr(sorted(patcher.provenance().items())),
     )  # fmt: skip
     arm_key = (*patch_key, repr(clf))
     chained = where.encoder is not None

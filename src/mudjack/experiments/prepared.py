@@ -9,12 +9,12 @@ from typing import Any
 
 import torch
 
+from mudjack.attacks import ground_truth
 from mudjack.bug import select_bug
 from mudjack.data import load_downstream, load_pretraining
 from mudjack.downstream import DownstreamClient, Metrics, MLPClassifier
-from mudjack.encoders import Encoder
+from mudjack.encoders import Encoder, load_encoder
 from mudjack.errors import InputError
-from mudjack.experiments.run import ground_truth, resolve_encoder
 from mudjack.experiments.settings import Setting
 from mudjack.reverse import TriggerReverser
 from mudjack.triggers import TextTrigger, Trigger
@@ -69,8 +69,8 @@ class Prepared:
 
     def _load_encoders(self) -> tuple[Encoder, Encoder]:
         s = self.setting
-        backdoored = resolve_encoder(s.encoder, self.device, progress=self.progress, log=self.say)
-        clean = resolve_encoder(s.clean_encoder, self.device)
+        backdoored = load_encoder(s.encoder, self.device, progress=self.progress, log=self.say)
+        clean = load_encoder(s.clean_encoder, self.device)
         for enc, which in ((backdoored, s.encoder), (clean, s.clean_encoder)):
             if enc.modality != s.modality:
                 raise InputError(
@@ -91,7 +91,7 @@ class Prepared:
         self.client.fit(self.backdoored, seed=seed, progress=self.progress)
         self.fit_seed = seed
         if self.target is None:
-            self.target = self.client.target
+            self.target = self.client.target_
             self.target_source = "the class the backdoored client gives most triggered test inputs"
             say(
                 f"attack target: class {self.target} ({self.train.classes[self.target]}), "

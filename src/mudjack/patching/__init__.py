@@ -4,6 +4,7 @@
 ``fine-pruning`` (section 5.1 of the paper)."""
 
 from mudjack.patching.base import (
+    PATCHERS,
     Patcher,
     PatchResult,
     create_patcher,
@@ -11,7 +12,6 @@ from mudjack.patching.base import (
     register_patcher,
 )
 from mudjack.patching.baselines import (
-    FinePruning,
     FineTune,
     FineTuneL2,
     FineTuneLinf,
@@ -19,8 +19,10 @@ from mudjack.patching.baselines import (
     Unlearning,
 )
 from mudjack.patching.mudjacking import Mudjacking
+from mudjack.patching.pruning import FinePruning
 
 __all__ = [
+    "PATCHERS",
     "FinePruning",
     "FineTune",
     "FineTuneL2",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,10 +12,10 @@ import torch
 from mudjack.bug import BugInstance
 from mudjack.encoders.base import Encoder
 from mudjack.errors import InputError
-from mudjack.registry import Registry
+from mudjack.registry import Configurable, Registry
 from mudjack.triggers.base import Trigger
 
-_PATCHERS: Registry[type[Patcher]] = Registry("patching method", set_name=True)
+PATCHERS: Registry[type[Patcher]] = Registry("patching method", set_name=True)
 
 
 @dataclass
@@ -26,7 +27,7 @@ class PatchResult:
         steps: optimiser steps taken.
         seconds: wall time of the patch loop.
         history: per-logged-step loss values.
-        params: the patcher's hyperparameters.
+        params: the patcher's record of itself (:meth:`Patcher.provenance`).
     """
 
     encoder: Encoder
@@ -36,27 +37,27 @@ class PatchResult:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-class Patcher(abc.ABC):
+class Patcher(Configurable, abc.ABC):
     """Turns an encoder h and a bug instance into a patched encoder h'.
 
-    Subclasses take their hyperparameters as keyword-only ``__init__`` arguments and
-    implement :meth:`patch`. Register them with :func:`register_patcher`.
+    Subclasses take their hyperparameters as keyword-only ``__init__`` arguments, kept as
+    attributes of the same name (:class:`~mudjack.registry.Configurable`), and implement
+    :meth:`patch`, which keeps everything it computes in local variables: one patcher may
+    patch many encoders, one after another or at once. Register them with
+    :func:`register_patcher`.
     """
 
     name: str = "patcher"
     needs_trigger: bool = False
 
-    def get_params(self) -> dict[str, Any]:
+    def provenance(self) -> dict[str, Any]:
+        """The hyperparameters as recorded in :attr:`PatchResult.params` and in a patched
+        encoder's folder: JSON values (objects as their ``repr``)."""
         return {
             k: (repr(v) if not isinstance(v, (int, float, str, bool, type(None))) else v)
             for k, v in vars(self).items()
             if not k.endswith("_")
         }
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}({', '.join(f'{k}={v}' for k, v in self.get_params().items())})"
-        )
 
     @abc.abstractmethod
     def patch(
@@ -70,7 +71,8 @@ class Patcher(abc.ABC):
         device: str | torch.device = "cpu",
         progress: bool = False,
     ) -> PatchResult:
-        """Return a patched copy of ``encoder``.
+        """Return a patched copy of ``encoder`` on ``device`` (the input is neither modified
+        nor moved).
 
         ``val_data`` is the validation set D_val: clean images ``(N, C, H, W)`` for an image
         encoder, a list of clean strings for a text encoder."""
@@ -99,15 +101,15 @@ class Patcher(abc.ABC):
         return val
 
 
-def register_patcher(name: str):  # type: ignore[no-untyped-def]
+def register_patcher(name: str) -> Callable[[type[Patcher]], type[Patcher]]:
     """Class decorator: make a patcher constructible by ``create_patcher(name)``."""
-    return _PATCHERS.register(name)
+    return PATCHERS.register(name)
 
 
 def list_patchers() -> list[str]:
-    return _PATCHERS.names()
+    return PATCHERS.names()
 
 
 def create_patcher(name: str, **kwargs: Any) -> Patcher:
     """Build a registered patcher: ``create_patcher("mudjacking", lambda_l=1.0)``."""
-    return _PATCHERS.create(name, **kwargs)
+    return PATCHERS.create(name, **kwargs)

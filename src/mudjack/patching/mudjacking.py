@@ -114,10 +114,14 @@ class Mudjacking(Patcher):
     def needs_trigger(self) -> bool:  # type: ignore[override]
         return self.lambda_g != 0
 
-    def _begin(self, patched: Encoder, bug: BugInstance, val: Any, seed: int) -> None:
-        """Hook run once before the first step (baselines record the starting weights)."""
+    def _begin(self, patched: Encoder, bug: BugInstance, val: Any, seed: int) -> Any:
+        """Hook run once before the first step (baselines record the starting weights).
 
-    def _after_step(self, patched: Encoder) -> dict[str, float] | None:
+        Returns this call's state, handed to every :meth:`_after_step` (patchers keep no
+        per-call state on ``self``)."""
+        return None
+
+    def _after_step(self, patched: Encoder, state: Any) -> dict[str, float] | None:
         """Hook run after every optimiser step (baselines project the weights here).
 
         May return numbers to log with the step's loss terms in the patch history.
@@ -166,7 +170,7 @@ class Mudjacking(Patcher):
         total = self.epochs * per_epoch  # the step count does not depend on which terms are on
         if self.max_steps is not None:
             total = min(total, self.max_steps)
-        self._begin(patched, bug, val, seed)
+        state = self._begin(patched, bug, val, seed)
         history: list[dict[str, float]] = []
         bar = tqdm(total=total, desc=type(self).__name__, unit="step", disable=not progress)
         start = time.perf_counter()
@@ -185,7 +189,7 @@ class Mudjacking(Patcher):
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-                extra = self._after_step(patched)
+                extra = self._after_step(patched, state)
                 step += 1
                 bar.update(1)
                 if step % self.log_every == 0 or step == total:
@@ -197,7 +201,7 @@ class Mudjacking(Patcher):
         bar.close()
         seconds = time.perf_counter() - start
         patched.eval().requires_grad_(False)
-        return PatchResult(patched, step, seconds, history, self.get_params())
+        return PatchResult(patched, step, seconds, history, self.provenance())
 
     def _terms(
         self,

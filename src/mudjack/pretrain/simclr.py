@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from mudjack.data.augment import SimCLRAugment
 from mudjack.encoders.base import Encoder, check_images
 from mudjack.errors import InputError
+from mudjack.registry import Configurable
 from mudjack.utils import make_generator, resolve_device, seeded
 
 
@@ -31,7 +32,7 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Ten
     return F.cross_entropy(sim, target)
 
 
-class SimCLR:
+class SimCLR(Configurable):
     """SimCLR trainer.
 
     Args:
@@ -40,7 +41,7 @@ class SimCLR:
         lr: Adam learning rate (Table 17a: 0.001).
         temperature: NT-Xent temperature.
         proj_dim: output size of the projection head.
-        augment: the view generator.
+        augment: the view generator (``None``: ``SimCLRAugment()``).
         max_steps: stop after this many steps whatever ``epochs`` says (None: no cap).
 
     After :meth:`fit`, ``steps_`` holds the number of steps taken.
@@ -64,18 +65,20 @@ class SimCLR:
         self.weight_decay = weight_decay
         self.temperature = temperature
         self.proj_dim = proj_dim
-        self.augment = augment or SimCLRAugment()
+        self.augment = augment
         self.max_steps = max_steps
 
-    def get_params(self) -> dict[str, object]:
+    def _augment(self) -> SimCLRAugment:
+        return SimCLRAugment() if self.augment is None else self.augment
+
+    def provenance(self) -> dict[str, object]:
+        """The hyperparameters as recorded with a pre-trained encoder (the view generator as
+        its ``repr``)."""
         return {
-            k: (repr(v) if k == "augment" else v)
+            k: (repr(self._augment()) if k == "augment" else v)
             for k, v in vars(self).items()
             if not k.endswith("_")
         }
-
-    def __repr__(self) -> str:
-        return f"SimCLR({', '.join(f'{k}={v}' for k, v in self.get_params().items())})"
 
     def fit(
         self,
@@ -87,7 +90,11 @@ class SimCLR:
         progress: bool = False,
         on_epoch: Callable[[int, float], None] | None = None,
     ) -> Encoder:
-        """Train ``encoder`` in place on ``images`` (N, C, H, W) in [0, 1]; return it."""
+        """Train ``encoder`` in place on ``images`` (N, C, H, W) in [0, 1]; return it.
+
+        A trainer's job is to change the module it is given: the encoder is moved to
+        ``device`` and trained there (move a copy first to keep the original). ``steps_``
+        holds the number of steps taken."""
         images = check_images(images, encoder.input_spec, "pre-training images")
         if len(images) < 4:
             raise InputError(f"Expected at least 4 pre-training images, got {len(images)}.")
@@ -100,6 +107,7 @@ class SimCLR:
             )
         encoder.to(dev).train()
         head.to(dev).train()
+        augment = self._augment()
         params = list(encoder.parameters()) + list(head.parameters())
         opt = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
         gen = make_generator(seed)
@@ -120,7 +128,7 @@ class SimCLR:
                 if self.steps_ >= total:
                     break
                 x = images[perm[i * bs : (i + 1) * bs]]
-                v1, v2 = self.augment(x, gen), self.augment(x, gen)
+                v1, v2 = augment(x, gen), augment(x, gen)
                 v = torch.cat([v1, v2]).to(dev).contiguous(memory_format=torch.channels_last)
                 z = head(encoder(v))
                 loss = nt_xent(z[:bs], z[bs:], self.temperature)

@@ -1,13 +1,25 @@
-"""Trigger reverse-engineering from a bug instance (images and text)."""
+"""Trigger reverse-engineering from a bug instance (images and text), one attribution method
+per name on :data:`REVERSERS`."""
 
-from mudjack.reverse.reverser import METHODS, TEXT_METHODS, ReverseResult, TriggerReverser
+from mudjack.reverse.reverser import (
+    METHODS,
+    REVERSERS,
+    TEXT_METHODS,
+    ReverseResult,
+    TriggerReverser,
+    create_reverser,
+    list_reversers,
+)
 from mudjack.reverse.text import word_gradient, word_occlusion
 
 __all__ = [
     "METHODS",
+    "REVERSERS",
     "TEXT_METHODS",
     "ReverseResult",
     "TriggerReverser",
+    "create_reverser",
+    "list_reversers",
     "word_gradient",
     "word_occlusion",
 ]

@@ -18,8 +18,11 @@ while magnitudes found the trigger in all 12 (mean IoU 0.58 with the authors' 5x
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,8 +30,9 @@ import torch.nn.functional as F
 from sklearn.cluster import KMeans
 
 from mudjack.bug import BugInstance
-from mudjack.encoders.base import Encoder
+from mudjack.encoders.base import Encoder, TextEncoder, on_device
 from mudjack.errors import InputError, UnknownNameError
+from mudjack.registry import Configurable, Registry
 from mudjack.reverse.text import OCCLUSIONS, TEXT_METHODS, word_gradient, word_occlusion
 from mudjack.triggers.image import PatchTrigger, mask_iou
 from mudjack.triggers.text import TextTrigger, word_precision_recall
@@ -85,7 +89,7 @@ class _Objective(torch.nn.Module):
         return 1 - F.cosine_similarity(self.encoder.embed(x), self.ref.expand(len(x), -1))
 
 
-class TriggerReverser:
+class TriggerReverser(Configurable):
     """Reverse-engineer the trigger in a bug instance.
 
     Args:
@@ -138,22 +142,19 @@ class TriggerReverser:
         self.perturbations_per_eval = perturbations_per_eval
         self.occlude = occlude
 
-    def get_params(self) -> dict[str, object]:
-        return dict(vars(self))
-
-    def __repr__(self) -> str:
-        return f"TriggerReverser({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
-
     def attribute(
         self, encoder: Encoder, bug: BugInstance, device: str | torch.device = "cpu"
     ) -> torch.Tensor:
         """Attribution scores of ``x_b`` for ``1 - cos(h(x_b), h(x_r))``: per pixel ``(H, W)``
-        for images, per whitespace-separated word ``(n_words,)`` for text."""
+        for images, per whitespace-separated word ``(n_words,)`` for text.
+
+        The encoder is put in eval mode and used on ``device``: as it is when it is there, as
+        a copy moved there otherwise (``encoder`` itself is never moved)."""
         from captum.attr import GuidedBackprop, LayerAttribution, LayerGradCam, Occlusion, Saliency
 
         bug.check(encoder)
         dev = resolve_device(device)
-        encoder = encoder.to(dev).eval()
+        encoder = on_device(encoder, dev).eval()
         valid = TEXT_METHODS if encoder.modality == "text" else METHODS
         if self.method not in valid:
             raise InputError(
@@ -161,6 +162,11 @@ class TriggerReverser:
                 f"encoders. Expected one of: {', '.join(valid)}."
             )
         if encoder.modality == "text":
+            if not isinstance(encoder, TextEncoder):
+                raise InputError(
+                    f"Expected a TextEncoder to reverse-engineer text triggers, got "
+                    f"{type(encoder).__name__}: implement mudjack.encoders.TextEncoder."
+                )
             if self.method == "occlusion":
                 return word_occlusion(encoder, bug, occlude=self.occlude)
             return word_gradient(encoder, bug)
@@ -242,6 +248,25 @@ class TriggerReverser:
         return ReverseResult(
             trigger, scores, self._values(scores), self.method, time.perf_counter() - start
         )
+
+
+REVERSERS: Registry[Callable[..., TriggerReverser]] = Registry("attribution method")
+for _method in sorted({*METHODS, *TEXT_METHODS}):
+    REVERSERS.register(_method)(functools.partial(TriggerReverser, method=_method))
+
+
+def list_reversers(modality: str | None = None) -> list[str]:
+    """The attribution methods: all of them, or those for ``"image"`` or ``"text"`` encoders."""
+    if modality is None:
+        return REVERSERS.names()
+    if modality not in ("image", "text"):
+        raise InputError(f"Expected modality 'image' or 'text', got {modality!r}.")
+    return sorted(TEXT_METHODS if modality == "text" else METHODS)
+
+
+def create_reverser(method: str, **kwargs: Any) -> TriggerReverser:
+    """A :class:`TriggerReverser` with attribution ``method``: ``create_reverser("gradcam")``."""
+    return REVERSERS.create(method, **kwargs)
 
 
 def text_trigger_from_words(text: str, index: list[int]) -> TextTrigger:

@@ -19,20 +19,20 @@ import torch
 import torch.nn.functional as F
 
 from mudjack.bug import BugInstance
-from mudjack.encoders.base import Encoder
+from mudjack.encoders.base import TextEncoder
 from mudjack.errors import InputError
 
 TEXT_METHODS = ("occlusion", "gradient")
 OCCLUSIONS = ("remove", "mask", "unk")
 
 
-def _objective(encoder: Encoder, texts: list[str], ref: torch.Tensor) -> torch.Tensor:
+def _objective(encoder: TextEncoder, texts: list[str], ref: torch.Tensor) -> torch.Tensor:
     return 1 - F.cosine_similarity(encoder.embed(texts), ref.expand(len(texts), -1))
 
 
 @torch.no_grad()
 def word_occlusion(
-    encoder: Encoder, bug: BugInstance, *, occlude: str = "remove", batch_size: int = 64
+    encoder: TextEncoder, bug: BugInstance, *, occlude: str = "remove", batch_size: int = 64
 ) -> torch.Tensor:
     """Occlusion score of every word of ``bug.x_b`` (see the module docstring), ``(n_words,)``."""
     if occlude not in OCCLUSIONS:
@@ -43,7 +43,7 @@ def word_occlusion(
     if occlude == "remove":
         fill: list[str] = []
     else:
-        tok = encoder.tokenizer  # type: ignore[attr-defined]
+        tok = encoder.tokenizer
         token = tok.mask_token if occlude == "mask" else tok.unk_token
         if token is None:
             raise InputError(f"This encoder's tokenizer has no {occlude} token; use 'remove'.")
@@ -55,20 +55,20 @@ def word_occlusion(
     return (base - torch.cat(out)).cpu()
 
 
-def word_gradient(encoder: Encoder, bug: BugInstance) -> torch.Tensor:
+def word_gradient(encoder: TextEncoder, bug: BugInstance) -> torch.Tensor:
     """Input × gradient score of every word of ``bug.x_b`` at the word-embedding layer."""
     from captum.attr import LayerGradientXActivation
 
     with torch.no_grad():
         ref = encoder.embed([str(bug.x_r)])
-    enc = encoder.tokenize([str(bug.x_b)], warn=False)  # type: ignore[attr-defined]
+    enc = encoder.tokenize([str(bug.x_b)], warn=False)
     word_ids = enc.word_ids(0)
     keys = [k for k in ("attention_mask", "token_type_ids") if k in enc]
     dev = ref.device
 
     def forward(input_ids: torch.Tensor, *extra: torch.Tensor) -> torch.Tensor:
         batch = {"input_ids": input_ids, **dict(zip(keys, extra, strict=True))}
-        feats = F.normalize(encoder.pool(*encoder.hidden_states(batch)), dim=1)  # type: ignore[attr-defined]
+        feats = F.normalize(encoder.pool(*encoder.hidden_states(batch)), dim=1)
         return 1 - F.cosine_similarity(feats, ref.expand(len(feats), -1))
 
     attr = LayerGradientXActivation(forward, encoder.attribution_layer()).attribute(

@@ -12,9 +12,10 @@ from safetensors.torch import save_file
 
 from mudjack.encoders.base import Encoder, InputSpec
 from mudjack.errors import InputError, ModelLoadError, UnknownNameError
+from mudjack.registry import Registry
 from mudjack.utils import ensure_new_path
 
-_KINDS: dict[str, type[Trigger]] = {}
+TRIGGERS: Registry[Any] = Registry("trigger kind")
 _A = {"image": "an image", "text": "a text"}
 
 
@@ -27,7 +28,7 @@ class Trigger:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        _KINDS[cls.kind] = cls
+        TRIGGERS.register(cls.kind)(cls)
 
     def apply(self, x: Any, gen: torch.Generator | None = None) -> Any:
         raise NotImplementedError
@@ -95,11 +96,12 @@ def load_trigger(path: str | os.PathLike[str]) -> Trigger:
     except (SafetensorError, OSError) as exc:
         raise ModelLoadError(f"Corrupt trigger file {str(p)!r}: {exc}.") from exc
     kind = meta.pop("kind", None)
-    if kind not in _KINDS:
+    if kind not in TRIGGERS.names():
         raise UnknownNameError(
-            f"Unknown trigger kind {kind!r} in {str(p)!r}. Expected one of: {', '.join(_KINDS)}."
+            f"Unknown trigger kind {kind!r} in {str(p)!r}. Expected one of: "
+            f"{', '.join(TRIGGERS.names())}."
         )
-    cls = _KINDS[kind]
+    cls = TRIGGERS.get(kind)
     missing = [k for k in cls.tensor_names if k not in tensors]
     if missing:
         raise ModelLoadError(

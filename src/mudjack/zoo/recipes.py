@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from mudjack.encoders import Encoder
+from mudjack.encoders import Encoder, TextEncoder
 
 
 def run_recipe(
@@ -37,7 +37,7 @@ def run_recipe(
         enc = trainer.fit(
             fresh, data.images, seed=r["seed"], device=device, progress=progress, on_epoch=on_epoch
         )
-        return enc, {"trainer": trainer.get_params()}
+        return enc, {"trainer": trainer.provenance()}
     if r["method"] == "badencoder":
         from mudjack.attacks import BadEncoder, select_reference_inputs
         from mudjack.data import load_downstream, load_pretraining
@@ -61,26 +61,22 @@ def run_recipe(
         enc = attack.fit(
             parent, shadow.images, refs, trigger, seed=r["seed"], device=device, progress=progress
         )
-        return enc, {"attack": attack.get_params()}
+        return enc, {"attack": attack.provenance()}
     if r["method"] in ("por", "neuba"):
-        from mudjack.attacks.text import TEXT_ATTACKS
-        from mudjack.data import load_pretraining
+        from mudjack.attacks import create_attack
+        from mudjack.data import TextDataset, load_pretraining
 
-        assert parent is not None
         shadow = load_pretraining(r["shadow"]).shuffled(r["seed"]).head(r["shadow_size"])
-        attack = TEXT_ATTACKS[r["method"]](
+        if not isinstance(parent, TextEncoder) or not isinstance(shadow, TextDataset):
+            raise ValueError(f"Recipe {model.name!r} needs a text parent and text shadow data.")
+        attack = create_attack(
+            r["method"],
             triggers=r["triggers"],
             steps=r["steps"],
             batch_size=r["batch_size"],
             lr=r["lr"],
             lambda_clean=r["lambda_clean"],
         )
-        enc = attack.fit(
-            parent,  # type: ignore[arg-type]
-            shadow.texts,  # type: ignore[union-attr]
-            seed=r["seed"],
-            device=device,
-            progress=progress,
-        )
-        return enc, {"attack": attack.get_params()}
+        enc = attack.fit(parent, shadow.texts, seed=r["seed"], device=device, progress=progress)
+        return enc, {"attack": attack.provenance()}
     raise ValueError(f"Unknown recipe method {r['method']!r}.")
