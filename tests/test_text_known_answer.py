@@ -102,7 +102,8 @@ def test_the_experiment_runner_on_text(planted, tmp_path):
     exp = demo_experiment("tiny-text", bugs=2, overrides=setting.to_dict())
     res = run_experiment(exp, RunOptions(seed=0))
     part = res["parts"][0]
-    assert part["config"] == setting.to_dict()  # the overrides give exactly this setting
+    # the overrides give this setting (an unnamed one: its patch dict on top of the defaults)
+    assert part["config"] == {**setting.to_dict(), "patch": {**Setting().patch, **setting.patch}}
     assert part["modality"] == "text" and part["target"] in (0, 1)
     assert part["target_source"].startswith("the class the backdoored client")
     assert [r["label"] for r in res["rows"]] == ["before", "after"]
