@@ -82,6 +82,9 @@ FT_HISTORY = [
 ]
 FT_COS = 0.9957376718521118
 
+FINE_PRUNING_SHA = "db493cf05e55692caa383325a819ade7dd6fde9f97525e66208337ffcc208dd3"
+FINE_PRUNING_PRUNED = [2, 3, 6, 1]
+
 
 @contextmanager
 def one_thread() -> Iterator[None]:
@@ -143,6 +146,16 @@ def test_fine_tuning_baseline_is_pinned_to_the_last_bit(case):
     assert result.history == FT_HISTORY
     assert cos == FT_COS
     assert weights_sha(result.encoder) == FT_SHA
+
+
+def test_fine_pruning_baseline_is_pinned_to_the_last_bit(case):
+    encoder, bug, val, _ = case
+    patcher = create_patcher("fine-pruning", epochs=1, batch_size=16, max_steps=4)
+    with one_thread():
+        result = patcher.patch(encoder, bug, val, seed=0)
+    assert result.steps == 4 and result.params["pruned"] == FINE_PRUNING_PRUNED
+    assert result.history == [{"pruned_channels": 4.0, "channels": 8.0}]
+    assert weights_sha(result.encoder) == FINE_PRUNING_SHA
 
 
 def test_one_thread_restores_the_thread_count():

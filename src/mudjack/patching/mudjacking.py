@@ -147,23 +147,9 @@ class Mudjacking(Patcher):
         dev = resolve_device(device)
         frozen = copy.deepcopy(encoder).to(dev).eval().requires_grad_(False)
         patched = copy.deepcopy(encoder).to(dev).eval().requires_grad_(True)  # BatchNorm frozen
-        params = [p for p in patched.parameters() if p.requires_grad]
-        opt: torch.optim.Optimizer = (
-            torch.optim.Adam(params, lr=self.lr)
-            if self.optimizer == "adam"
-            else torch.optim.SGD(params, lr=self.lr, momentum=0.9)
-        )
+        opt = self._optimizer(patched)
         gen = make_generator(seed)
-        # With reference_terms, x_r has its own locality and generalizability terms at every
-        # step and D_val alone is sampled; otherwise x_r is one more member of D_val.
-        if isinstance(bug.x_b, str):
-            pool: Any = list(val) if self.reference_terms else [*val, bug.x_r]
-            pair: Any = [bug.x_b, bug.x_r]
-        else:
-            pool = (
-                val if self.reference_terms else torch.cat([val, bug.x_r.unsqueeze(0)])  # type: ignore[union-attr]
-            ).to(dev)
-            pair = torch.stack([bug.x_b, bug.x_r]).to(dev)  # type: ignore[list-item]
+        pool, pair = self._inputs(bug, val, dev)
         n = len(pool)
         m = min(self.batch_size, n)
         per_epoch = -(-n // m)
@@ -175,7 +161,6 @@ class Mudjacking(Patcher):
         bar = tqdm(total=total, desc=type(self).__name__, unit="step", disable=not progress)
         start = time.perf_counter()
         step = 0
-        zero = torch.zeros((), device=dev)
         while step < total:
             perm = torch.randperm(n, generator=gen, device="cpu")
             for i in range(per_epoch):
@@ -183,25 +168,62 @@ class Mudjacking(Patcher):
                     break
                 x = take(pool, perm[i * m : (i + 1) * m])
                 t = trigger if use_trigger else None
-                terms = self._terms(patched, frozen, pair, x, t, use_val, gen)
-                loss_e, loss_l, loss_g = (terms.get(k, zero) for k in ("e", "l", "g"))
-                loss = self.lambda_e * loss_e + self.lambda_l * loss_l + self.lambda_g * loss_g
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                extra = self._after_step(patched, state)
                 step += 1
+                log = step % self.log_every == 0 or step == total
+                rec = self._step(patched, frozen, opt, state, (pair, x, t, use_val, gen), log)
                 bar.update(1)
-                if step % self.log_every == 0 or step == total:
-                    rec = {"step": step, "loss": loss.item()}
-                    rec.update({k: v for k, v in terms.items() if isinstance(v, float)})
-                    rec.update(extra or {})
-                    history.append(rec)
+                if rec is not None:
+                    history.append({"step": step, **rec})
                     bar.set_postfix({k[:1]: f"{rec[k]:.3f}" for k in _LOGGED if k in rec})
         bar.close()
         seconds = time.perf_counter() - start
         patched.eval().requires_grad_(False)
         return PatchResult(patched, step, seconds, history, self.provenance())
+
+    def _optimizer(self, patched: Encoder) -> torch.optim.Optimizer:
+        params = [p for p in patched.parameters() if p.requires_grad]
+        if self.optimizer == "adam":
+            return torch.optim.Adam(params, lr=self.lr)
+        return torch.optim.SGD(params, lr=self.lr, momentum=0.9)
+
+    def _inputs(self, bug: BugInstance, val: Any, dev: torch.device) -> tuple[Any, Any]:
+        """The pool mini-batches are drawn from, and the pair (x_b, x_r), on ``dev``.
+
+        With reference_terms, x_r has its own locality and generalizability terms at every
+        step and D_val alone is sampled; otherwise x_r is one more member of D_val."""
+        if isinstance(bug.x_b, str):
+            pool: Any = list(val) if self.reference_terms else [*val, bug.x_r]
+            return pool, [bug.x_b, bug.x_r]
+        pool = val if self.reference_terms else torch.cat([val, bug.x_r.unsqueeze(0)])  # type: ignore[union-attr]
+        return pool.to(dev), torch.stack([bug.x_b, bug.x_r]).to(dev)  # type: ignore[list-item]
+
+    def _step(
+        self,
+        patched: Encoder,
+        frozen: Encoder,
+        opt: torch.optim.Optimizer,
+        state: Any,
+        batch: tuple[Any, Any, Trigger | None, bool, torch.Generator],
+        log: bool,
+    ) -> dict[str, float] | None:
+        """One optimiser step on ``batch`` (pair, D_val mini-batch, trigger, whether D_val's
+        terms are on, generator); with ``log``, returns what to log (the loss, its terms, the
+        hook's numbers; reading the loss waits for the device, so only then)."""
+        pair, x, t, use_val, gen = batch
+        terms = self._terms(patched, frozen, pair, x, t, use_val, gen)
+        zero = torch.zeros((), device=next(patched.parameters()).device)
+        loss_e, loss_l, loss_g = (terms.get(k, zero) for k in ("e", "l", "g"))
+        loss = self.lambda_e * loss_e + self.lambda_l * loss_l + self.lambda_g * loss_g
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        extra = self._after_step(patched, state)
+        if not log:
+            return None
+        rec = {"loss": loss.item()}
+        rec.update({k: v for k, v in terms.items() if isinstance(v, float)})
+        rec.update(extra or {})
+        return rec
 
     def _terms(
         self,

@@ -90,7 +90,7 @@ class FinePruning(Patcher):
             )
         val = self._check(encoder, bug, val_data, trigger)
         try:
-            conv, bn = encoder.pruning_layer()
+            encoder.pruning_layer()
         except NotImplementedError as exc:
             raise InputError(
                 f"Fine-Pruning needs to know which layer to prune; {type(encoder).__name__} "
@@ -99,31 +99,8 @@ class FinePruning(Patcher):
         dev = resolve_device(device)
         start = time.perf_counter()
         patched = copy.deepcopy(encoder).to(dev).eval().requires_grad_(True)
-        conv, bn = patched.pruning_layer()
-        acts: list[torch.Tensor] = []
-        hook = bn.register_forward_hook(lambda _m, _i, out: acts.append(F.relu(out).detach()))
-        with torch.no_grad():
-            patched(bug.x_r.unsqueeze(0).to(dev))  # type: ignore[union-attr]
-        hook.remove()
-        mean = acts[0].mean(dim=(0, 2, 3))
-        k = round(self.ratio * len(mean))
-        pruned = torch.argsort(mean, stable=True)[:k]
-        keep = torch.ones(len(mean), device=dev)
-        keep[pruned] = 0
-        with torch.no_grad():
-            conv.weight.mul_(keep.view(-1, 1, 1, 1))
-            if conv.bias is not None:
-                conv.bias.mul_(keep)
-            bn.weight.mul_(keep)
-            bn.bias.mul_(keep)
-        # Zero gradients keep the pruned entries at exactly 0 under Adam (and weight decay).
-        handles = [
-            conv.weight.register_hook(lambda g: g * keep.view(-1, 1, 1, 1)),
-            bn.weight.register_hook(lambda g: g * keep),
-            bn.bias.register_hook(lambda g: g * keep),
-        ]
-        if conv.bias is not None:
-            handles.append(conv.bias.register_hook(lambda g: g * keep))
+        pruned, keep, channels = self._prune(patched, bug.x_r.unsqueeze(0).to(dev))  # type: ignore[union-attr]
+        handles = _freeze_pruned(patched, keep)
         trainer = SimCLR(
             epochs=self.epochs,
             batch_size=self.batch_size,
@@ -138,7 +115,7 @@ class FinePruning(Patcher):
             for h in handles:
                 h.remove()
         patched.eval().requires_grad_(False)
-        history = [{"pruned_channels": float(k), "channels": float(len(mean))}]
+        history = [{"pruned_channels": float(len(pruned)), "channels": float(channels)}]
         return PatchResult(
             patched,
             trainer.steps_,
@@ -146,3 +123,39 @@ class FinePruning(Patcher):
             history,
             {**self.provenance(), "pruned": pruned.tolist()},
         )
+
+    def _prune(self, patched: Encoder, x_r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """Zero the ``ratio`` of the pruning layer's channels least active on ``x_r``; return
+        the pruned channels, the keep mask and the layer's channel count."""
+        conv, bn = patched.pruning_layer()
+        acts: list[torch.Tensor] = []
+        hook = bn.register_forward_hook(lambda _m, _i, out: acts.append(F.relu(out).detach()))
+        with torch.no_grad():
+            patched(x_r)
+        hook.remove()
+        mean = acts[0].mean(dim=(0, 2, 3))
+        k = round(self.ratio * len(mean))
+        pruned = torch.argsort(mean, stable=True)[:k]
+        keep = torch.ones(len(mean), device=x_r.device)
+        keep[pruned] = 0
+        with torch.no_grad():
+            conv.weight.mul_(keep.view(-1, 1, 1, 1))
+            if conv.bias is not None:
+                conv.bias.mul_(keep)
+            bn.weight.mul_(keep)
+            bn.bias.mul_(keep)
+        return pruned, keep, len(mean)
+
+
+def _freeze_pruned(patched: Encoder, keep: torch.Tensor) -> list[Any]:
+    """Zero gradients keep the pruned entries at exactly 0 under Adam (and weight decay);
+    returns the hooks' handles, to remove after training."""
+    conv, bn = patched.pruning_layer()
+    handles = [
+        conv.weight.register_hook(lambda g: g * keep.view(-1, 1, 1, 1)),
+        bn.weight.register_hook(lambda g: g * keep),
+        bn.bias.register_hook(lambda g: g * keep),
+    ]
+    if conv.bias is not None:
+        handles.append(conv.bias.register_hook(lambda g: g * keep))
+    return handles
