@@ -7,7 +7,6 @@ from pathlib import Path
 
 from mudjack.cli._common import add_common, logger
 from mudjack.errors import InputError, UnknownNameError
-from mudjack.utils import ensure_new_path
 from mudjack.zoo import ZOO, build_zoo_model, manifest, zoo_path
 
 
@@ -40,7 +39,7 @@ def _list() -> int:
 
 
 def _check_build(a: argparse.Namespace) -> None:
-    """Refuse what build_zoo_model would refuse (or overwrite) only after training."""
+    """A name the zoo knows (what it cannot build, build_zoo_model refuses before training)."""
     if not a.name:
         raise InputError(f"Expected a model name after `zoo build`: one of {', '.join(ZOO)}.")
     if a.name not in ZOO:
@@ -48,18 +47,6 @@ def _check_build(a: argparse.Namespace) -> None:
             f"Unknown zoo model {a.name!r}. Expected one of: {', '.join(ZOO)}. "
             "`mudjack zoo list` describes them."
         )
-    model = ZOO[a.name]
-    if model.recipe["method"] == "bundled":
-        raise InputError(
-            f"Expected a model with a recipe, got {a.name!r}, the bundled model: there is "
-            "nothing to build. Build one of the others, or reinstall its package."
-        )
-    if a.out is None and not a.record and not model.cached:
-        raise InputError(
-            f"Expected --out FOLDER for the rebuilt {a.name!r}, got none. Pass a new folder "
-            "(maintainers: --record rebuilds the shipped copy)."
-        )
-    ensure_new_path(a.out if a.out is not None else zoo_path(a.name), "model folder")
 
 
 def run(a: argparse.Namespace) -> int:

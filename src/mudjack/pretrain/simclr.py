@@ -99,15 +99,9 @@ class SimCLR(Configurable):
         if len(images) < 4:
             raise InputError(f"Expected at least 4 pre-training images, got {len(images)}.")
         dev = resolve_device(device)
-        with seeded(seed):  # parameter init of the projection head
-            head = nn.Sequential(
-                nn.Linear(encoder.embed_dim, encoder.embed_dim),
-                nn.ReLU(),
-                nn.Linear(encoder.embed_dim, self.proj_dim),
-            )
+        head = self._head(encoder.embed_dim, seed)
         encoder.to(dev).train()
         head.to(dev).train()
-        augment = self._augment()
         params = list(encoder.parameters()) + list(head.parameters())
         opt = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
         gen = make_generator(seed)
@@ -119,6 +113,7 @@ class SimCLR(Configurable):
             total = min(total, self.max_steps)
         self.steps_ = 0
         bar = tqdm(total=total, desc="SimCLR", unit="step", disable=not progress)
+        model = (encoder, head, opt, self._augment(), dev)
         for epoch in range(self.epochs):
             if self.steps_ >= total:
                 break
@@ -127,19 +122,34 @@ class SimCLR(Configurable):
             for i in range(steps):
                 if self.steps_ >= total:
                     break
-                x = images[perm[i * bs : (i + 1) * bs]]
-                v1, v2 = augment(x, gen), augment(x, gen)
-                v = torch.cat([v1, v2]).to(dev).contiguous(memory_format=torch.channels_last)
-                z = head(encoder(v))
-                loss = nt_xent(z[:bs], z[bs:], self.temperature)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                running += loss.item()
+                loss = self._step(model, images[perm[i * bs : (i + 1) * bs]], gen)
+                running += loss
                 self.steps_ += 1
                 bar.update(1)
-                bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
+                bar.set_postfix(epoch=epoch + 1, loss=f"{loss:.3f}")
             if on_epoch is not None:
                 on_epoch(epoch + 1, running / max(steps, 1))
         bar.close()
         return encoder.eval()
+
+    def _head(self, embed_dim: int, seed: int) -> nn.Module:
+        """The projection head, initialised from ``seed``."""
+        with seeded(seed):
+            return nn.Sequential(
+                nn.Linear(embed_dim, embed_dim),
+                nn.ReLU(),
+                nn.Linear(embed_dim, self.proj_dim),
+            )
+
+    def _step(self, model: tuple, x: torch.Tensor, gen: torch.Generator) -> float:
+        """One NT-Xent step on two augmented views of the batch ``x``; returns its loss."""
+        encoder, head, opt, augment, dev = model
+        bs = len(x)
+        v1, v2 = augment(x, gen), augment(x, gen)
+        v = torch.cat([v1, v2]).to(dev).contiguous(memory_format=torch.channels_last)
+        z = head(encoder(v))
+        loss = nt_xent(z[:bs], z[bs:], self.temperature)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss.item()

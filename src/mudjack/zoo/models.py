@@ -13,8 +13,8 @@ from typing import Any
 import torch
 
 from mudjack.encoders import Encoder, create_encoder, load_encoder, save_encoder
-from mudjack.errors import ModelLoadError, UnknownNameError
-from mudjack.utils import seeded, sha256_file, write_json_atomic
+from mudjack.errors import InputError, ModelLoadError, UnknownNameError
+from mudjack.utils import ensure_new_path, seeded, sha256_file, write_json_atomic
 
 ZOO_DIR = Path(__file__).resolve().parent
 MANIFEST = ZOO_DIR / "MANIFEST.json"
@@ -240,13 +240,7 @@ def build_zoo_model(
     from mudjack.zoo.recipes import run_recipe
 
     model = _lookup(name)
-    if model.recipe["method"] == "bundled":
-        raise ValueError(f"{name!r} is the bundled model; there is nothing to build.")
-    if out is None and model.cached:
-        out = zoo_path(name)  # built-on-use models go to the cache
-    target = Path(out) if out is not None else ZOO_DIR / name
-    if out is None and not record:
-        raise ValueError("Give an output folder, or record=True to rebuild the shipped copy.")
+    target = _build_target(model, out, record)
     parent = (
         load_zoo_encoder(model.parent, device, progress=progress, log=log) if model.parent else None
     )
@@ -256,7 +250,6 @@ def build_zoo_model(
         enc_kwargs = {k: v for k, v in model.encoder.items() if k != "name"}
         with seeded(model.recipe["seed"]):
             fresh = create_encoder(model.encoder["name"], **enc_kwargs)
-    assert fresh is not None
     encoder, metadata = run_recipe(model, fresh, parent, device=device, progress=progress, log=log)
     save_encoder(
         encoder.cpu(),
@@ -269,3 +262,21 @@ def build_zoo_model(
         entries[name] = sha256_file(target / "model.safetensors")
         write_json_atomic(MANIFEST, entries, overwrite=True)
     return target
+
+
+def _build_target(model: ZooModel, out: str | os.PathLike[str] | None, record: bool) -> Path:
+    """Where ``model`` is built: refuse, before any training, what cannot be built or would
+    overwrite a folder."""
+    if model.recipe["method"] == "bundled":
+        raise InputError(
+            f"Expected a model with a recipe, got {model.name!r}, the bundled model: there is "
+            "nothing to build. Build one of the others, or reinstall its package."
+        )
+    if out is None and model.cached:
+        out = zoo_path(model.name)  # built-on-use models go to the cache
+    if out is None and not record:
+        raise InputError(
+            f"Expected --out FOLDER for the rebuilt {model.name!r}, got none. Pass a new folder "
+            "(maintainers: --record rebuilds the shipped copy)."
+        )
+    return ensure_new_path(Path(out) if out is not None else ZOO_DIR / model.name, "model folder")
