@@ -209,7 +209,7 @@ def main() -> int:
         print(json.dumps(thr, indent=1))
         return 0
     res = run_experiment(
-        demo_experiment(a.setting, bugs=a.bugs, method=setting.patcher),
+        demo_experiment(a.setting, bugs=a.bugs),
         RunOptions(seed=a.seed),
         log=lambda m: print(m, file=sys.stderr, flush=True),
     )

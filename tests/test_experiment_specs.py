@@ -74,6 +74,9 @@ def test_settings_are_copies_and_overrides_merge_dicts():
     t = resolve_setting("default", {"patch": {"max_steps": 300}, "val_size": 100})
     assert t.patch["max_steps"] == 300 and t.patch["lr"] == 1e-3 and t.val_size == 100
     assert resolve_setting("default", quick=True).name == "default-quick"
+    named_paper = resolve_setting("default-paper")  # `mudjack demo --setting default-paper`
+    assert named_paper.to_dict() == get_setting("default-paper").to_dict()
+    assert demo_experiment("default-paper").parts[0].arms[0].method == "mudjacking"
     paper = resolve_setting("text-por", paper_sizes=True)
     assert paper.name == "text-por-paper" and paper.val_size == 100000
     with pytest.raises(InputError, match=r"Unknown setting field\(s\) val_sise"):

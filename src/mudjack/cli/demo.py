@@ -51,9 +51,9 @@ def run(a: argparse.Namespace) -> int:
     if a.json:
         ensure_new_path(a.json, "results file")
     name = a.setting or ("default" if a.modality == "image" else f"text-{a.attack}")
-    setting = get_setting(name)
+    get_setting(name)  # an unknown name fails here, listing the settings
     overrides = {"patch": {"max_steps": a.steps}} if a.steps is not None else {}
-    exp = demo_experiment(name, bugs=a.bugs, method=setting.patcher, overrides=overrides)
+    exp = demo_experiment(name, bugs=a.bugs, overrides=overrides)
     res = run_experiment(
         exp,
         RunOptions(seed=a.seed, device=a.device),

@@ -164,15 +164,16 @@ def resolve_setting(
     quick: bool = False,
     paper_sizes: bool = False,
 ) -> Setting:
-    """The setting a part of an experiment runs: the named one (or, for a name that is not
-    one of :data:`SETTINGS`, the defaults under that name) with ``overrides``, then at the
-    paper's sizes or at smoke-test sizes."""
+    """The setting a part of an experiment runs: the named one (``NAME-paper``: at the
+    paper's sizes; a name that is not one of :data:`SETTINGS`: the defaults under that name)
+    with ``overrides``, then at the paper's sizes or at smoke-test sizes."""
     if quick and paper_sizes:
         raise InputError(
             "Expected at most one of quick and paper_sizes, got both: quick shrinks every size, "
             "paper_sizes sets the paper's. Drop one."
         )
-    base = get_setting(name) if name in SETTINGS else Setting(name=name)
+    known = name.removesuffix("-paper") in SETTINGS  # NAME or NAME-paper
+    base = get_setting(name) if known else Setting(name=name)
     setting = base.with_overrides(overrides or {})
     if paper_sizes:
         return setting.paper()

@@ -240,11 +240,13 @@ def demo_experiment(
     setting: str,
     *,
     bugs: int = 1,
-    method: str = "mudjacking",
     overrides: dict[str, Any] | None = None,
 ) -> Experiment:
-    """``mudjack demo``: one arm (``method``, Mudjacking by default) on ``bugs`` bug instances
-    of the named setting (``overrides`` replace some of its fields)."""
+    """``mudjack demo``: one arm, the setting's own patcher (Mudjacking), on ``bugs`` bug
+    instances of the named setting (``overrides`` replace some of its fields)."""
+    from mudjack.experiments.settings import resolve_setting
+
+    method = resolve_setting(setting, overrides).patcher
     return Experiment(
         name="demo",
         title=f"Mudjacking on setting {setting}",
