@@ -156,7 +156,10 @@ def recipe_hash(name: str) -> str:
 
 def _lookup(name: str) -> ZooModel:
     if name not in ZOO:
-        raise UnknownNameError(f"Unknown zoo model {name!r}. Expected one of: {', '.join(ZOO)}.")
+        raise UnknownNameError(
+            f"Unknown zoo model {name!r}. Expected one of: {', '.join(ZOO)}. "
+            "`mudjack zoo list` describes them."
+        )
     return ZOO[name]
 
 
