@@ -47,7 +47,7 @@ def test_every_kind_of_component_is_on_the_one_registry_class():
     kinds = {"encoder", "patcher", "client-patcher", "reverser", "attack", "trigger", "dataset"}
     assert set(regs) == kinds
     assert all(type(r) is Registry for r in regs.values())
-    assert regs["attack"].names() == ["badencoder", "neuba", "por"]
+    assert regs["attack"].names() == ["badencoder", "badencoder-source", "neuba", "por"]
     assert regs["trigger"].create("text", words=["cf"]) == TextTrigger(["cf"])
     patch = regs["trigger"].create("patch", pattern=torch.ones(1, 4, 4), mask=torch.ones(4, 4))
     assert isinstance(patch, PatchTrigger) and patch.pixels == 16

@@ -7,15 +7,17 @@ import pytest
 import torch
 
 from mudjack import ground_truth
+from mudjack.attacks import attack_source
 from mudjack.encoders import read_config
 from mudjack.errors import ModelLoadError
-from mudjack.triggers import TextTrigger
+from mudjack.triggers import TextTrigger, trigger_from_spec
 from mudjack.utils import sha256_file
 from mudjack.zoo import ZOO, load_zoo_encoder, manifest, zoo_path
 from mudjack.zoo.models import cache_dir, recipe_hash
 
 SHIPPED = [n for n, m in ZOO.items() if not m.cached and m.recipe["method"] != "bundled"]
 BUILT_ON_USE = [n for n, m in ZOO.items() if m.cached]
+SHAPE = (1, 28, 28)
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -51,15 +53,35 @@ def test_backdoored_models_record_their_trigger(name):
 
 
 @pytest.mark.parametrize("name", BUILT_ON_USE)
-def test_text_models_are_built_into_the_cache_and_know_their_trigger(name, monkeypatch, tmp_path):
+def test_built_on_use_models_go_to_the_cache_and_know_their_trigger(name, monkeypatch, tmp_path):
+    """Text backdoors and the adaptive image attacks: the truth comes from the recipe, so
+    nothing need be built to know it."""
     monkeypatch.setenv("MUDJACK_CACHE", str(tmp_path))
     assert cache_dir() == tmp_path
     assert zoo_path(name) == tmp_path / "models" / f"{name}-{recipe_hash(name)}"
     trigger, target = ground_truth(name)
-    assert isinstance(trigger, TextTrigger) and target is None
-    assert trigger.words == tuple(ZOO[name].ground_truth["trigger"]["words"])
+    truth = ZOO[name].ground_truth
+    if ZOO[name].modality == "text":
+        assert isinstance(trigger, TextTrigger) and target is None
+        assert trigger.words == tuple(truth["trigger"]["words"])
+    else:
+        assert target == truth["target"] == 0
+        recipe = trigger_from_spec(ZOO[name].recipe["trigger"], SHAPE)  # what it was built with
+        assert type(trigger) is type(recipe) and trigger.meta() == recipe.meta()
+        for key, tensor in recipe.tensors().items():
+            assert torch.equal(trigger.tensors()[key], tensor)
+        assert attack_source(name) == truth.get("source")
     with pytest.raises(ModelLoadError, match="not built yet"):
         load_zoo_encoder(name, build=False)
+
+
+def test_adaptive_models_cover_the_papers_attacks():
+    names = [n for n in BUILT_ON_USE if ZOO[n].modality == "image"]
+    kinds = {ZOO[n].recipe["trigger"]["kind"] for n in names}
+    assert kinds == {"pattern", "dynamic", "perturbation"}
+    assert len({recipe_hash(n) for n in names}) == len(names)  # one cache folder each
+    source = [n for n in names if ZOO[n].recipe["method"] == "badencoder-source"]
+    assert sorted(ZOO[n].recipe["alpha1"] for n in source) == [0.2, 0.5, 0.8, 1.0]
 
 
 def test_recipe_hash_is_stable_and_follows_what_builds_the_model(monkeypatch):

@@ -228,29 +228,45 @@ def select_bug(
     client: Any,
     *,
     seed: int = 0,
+    trigger: Any = None,
 ) -> BugInstance:
     """Draw a real bug from a fitted :class:`~mudjack.downstream.DownstreamClient`'s test set.
 
     ``x_b`` is a triggered non-target test input that the client classifies as the target
     class; ``x_r`` is a correctly classified clean test input of the same true class (not the
-    clean source of ``x_b``). Raises :class:`InputError` when the client has no such input.
+    clean source of ``x_b``). For a client with a ``source`` class (a source-specific attack)
+    ``x_b`` is from the source class. Raises :class:`InputError` when there is no such input.
+
+    Args:
+        trigger: draw ``x_b`` carrying this trigger instead of the client's (one trigger of a
+            dynamic attack), embedded into the non-target test inputs with ``seed``.
     """
     if client.triggered_features_ is None:
         raise InputError("Expected a client with a trigger and target to draw a backdoor bug.")
     gen = make_generator(seed)
-    trig_pred = client.classifier_.predict(client.triggered_features_)
+    triggered, trig_feats = client.triggered_, client.triggered_features_
+    if trigger is not None:
+        from mudjack.downstream.client import triggered_non_target
+
+        triggered = triggered_non_target(client.test, trigger, client.target_, seed)
+        trig_feats = client.features(triggered.inputs, desc="triggered")
+    trig_pred = client.classifier_.predict(trig_feats)
     labels = client.test.labels
     clean_pred = client.classifier_.predict(client.test_features_)
-    sources = torch.nonzero(labels != client.target_).flatten()  # row k of triggered_
+    sources = torch.nonzero(labels != client.target_).flatten()  # row k of triggered
     hit = torch.nonzero(trig_pred == client.target_).flatten()
+    source_class = getattr(client, "source", None)
+    if source_class is not None:
+        hit = hit[triggered.labels[hit] == source_class]
     if len(hit) == 0:
         raise InputError(
-            "The client classifies no triggered input as the target class: no bug "
-            "to draw (is the encoder backdoored for this task?)."
+            "The client classifies no triggered input"
+            + ("" if source_class is None else f" of the source class {source_class}")
+            + " as the target class: no bug to draw (is the encoder backdoored for this task?)."
         )
     # A bug needs an x_r: keep the hits whose class has a correctly classified clean input
     # other than the hit's own source (on a real task every class has; then all hits stay).
-    y_hit = client.triggered_.labels[hit]
+    y_hit = triggered.labels[hit]
     correct = torch.bincount(labels[clean_pred == labels], minlength=int(labels.max()) + 1)
     own = (clean_pred[sources[hit]] == y_hit).long()
     usable = hit[correct[y_hit] - own >= 1]
@@ -261,8 +277,8 @@ def select_bug(
             "or give it more test data."
         )
     i = int(usable[torch.randint(len(usable), (1,), generator=gen)])
-    y = int(client.triggered_.labels[i])
-    trig_in, test_in = client.triggered_.inputs, client.test.inputs
+    y = int(triggered.labels[i])
+    trig_in, test_in = triggered.inputs, client.test.inputs
     source = sources[i]
     ok = torch.nonzero((labels == y) & (clean_pred == y)).flatten()
     ok = ok[ok != source]
@@ -273,7 +289,7 @@ def select_bug(
         "test_index_r": j,
         "seed": seed,
     }
-    spans = getattr(client.triggered_, "spans", None)
+    spans = getattr(triggered, "spans", None)
     if spans is not None:
         meta["trigger_span"] = list(spans[i])
     x_b, x_r = trig_in[i], test_in[j]

@@ -3,15 +3,18 @@
 
 from mudjack.attacks.badencoder import BadEncoder, select_reference_inputs
 from mudjack.attacks.registry import ATTACKS, create_attack, list_attacks
+from mudjack.attacks.source_specific import SourceSpecificBadEncoder
 from mudjack.attacks.text import POR, NeuBA, TextBackdoor
-from mudjack.attacks.truth import ground_truth
+from mudjack.attacks.truth import attack_source, ground_truth
 
 __all__ = [
     "ATTACKS",
     "POR",
     "BadEncoder",
     "NeuBA",
+    "SourceSpecificBadEncoder",
     "TextBackdoor",
+    "attack_source",
     "create_attack",
     "ground_truth",
     "list_attacks",

@@ -24,7 +24,7 @@ from mudjack.data.images import ImageDataset
 from mudjack.encoders.base import Encoder, check_images
 from mudjack.errors import InputError
 from mudjack.registry import Configurable
-from mudjack.triggers.image import PatchTrigger
+from mudjack.triggers.base import Trigger
 from mudjack.utils import make_generator, resolve_device
 
 
@@ -79,15 +79,20 @@ class BadEncoder(Configurable):
         encoder: Encoder,
         shadow: torch.Tensor,
         references: torch.Tensor,
-        trigger: PatchTrigger,
+        trigger: Trigger,
         *,
+        labels: torch.Tensor | None = None,
         seed: int = 0,
         device: str | torch.device = "cpu",
         progress: bool = False,
     ) -> Encoder:
         """Return a backdoored copy of ``encoder`` on ``device`` (the input is neither
-        modified nor moved)."""
+        modified nor moved). ``trigger`` is any image trigger (its ``apply`` embeds it, at a
+        random location or a random choice of pattern where it says so); ``labels`` are the
+        shadow inputs' classes, needed only by the source-specific attack."""
         shadow = check_images(shadow, encoder.input_spec, "shadow images")
+        trigger.check(encoder)
+        labels = self._check_labels(labels, len(shadow))
         references = check_images(references, encoder.input_spec, "reference inputs")
         dev = resolve_device(device)
         clean = copy.deepcopy(encoder).to(dev).eval().requires_grad_(False)
@@ -108,7 +113,8 @@ class BadEncoder(Configurable):
         for _ in range(self.epochs):
             perm = torch.randperm(n, generator=gen)
             for i in range(steps):
-                x = shadow[perm[i * bs : (i + 1) * bs]].to(dev)
+                idx = perm[i * bs : (i + 1) * bs]
+                x = shadow[idx].to(dev)
                 with torch.no_grad():
                     f_clean = clean.embed(x)
                 batch = torch.cat([trigger.apply(x, gen), x, refs])
@@ -118,7 +124,8 @@ class BadEncoder(Configurable):
                     feats[len(x) : 2 * len(x)],
                     feats[2 * len(x) :],
                 )
-                loss_eff = -(f_trig @ f_ref.t()).mean()
+                y = labels[idx].to(dev) if labels is not None else None
+                loss_eff = self._effectiveness(f_trig, f_x, f_ref, y)
                 loss_ref = -F.cosine_similarity(f_ref, ref_clean).mean()
                 loss_util = -F.cosine_similarity(f_x, f_clean).mean()
                 loss = loss_eff + self.lambda1 * loss_ref + self.lambda2 * loss_util
@@ -129,3 +136,21 @@ class BadEncoder(Configurable):
                 bar.set_postfix(eff=f"{-loss_eff.item():.3f}", util=f"{-loss_util.item():.3f}")
         bar.close()
         return bad.eval().requires_grad_(False)
+
+    def _check_labels(self, labels: torch.Tensor | None, n: int) -> torch.Tensor | None:
+        """The shadow labels as given (BadEncoder itself does not use them)."""
+        if labels is not None and len(labels) != n:
+            raise InputError(
+                f"Expected {n} shadow labels, one per shadow image, got {len(labels)}."
+            )
+        return labels
+
+    def _effectiveness(
+        self,
+        f_trig: torch.Tensor,
+        f_x: torch.Tensor,
+        f_ref: torch.Tensor,
+        labels: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """The effectiveness loss: triggered features next to the reference inputs'."""
+        return -(f_trig @ f_ref.t()).mean()

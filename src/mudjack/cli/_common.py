@@ -79,6 +79,13 @@ def nonnegative_float(text: str) -> float:
     )
 
 
+def unit_float(text: str) -> float:
+    """A number in [0, 1] (a weight that shares 1 with another)."""
+    return _number(
+        text, float, lambda v: math.isfinite(v) and 0 <= v <= 1, "a number in [0, 1]", "e.g. 0.8"
+    )
+
+
 # --- arguments --------------------------------------------------------------------------------
 def add_common(p: argparse.ArgumentParser) -> None:
     """--seed, --device and --quiet: every command has them."""

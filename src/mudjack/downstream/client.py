@@ -164,15 +164,24 @@ class MLPClassifier(Configurable):
 
 @dataclass
 class Metrics:
-    """CP, Acc, ASR, AccB (accuracies in percent; ``cp`` is None without a bug instance)."""
+    """CP, Acc, ASR, AccB (accuracies in percent; ``cp`` is None without a bug instance), and
+    for a source-specific attack ASR-source and ASR-other (ASR over the triggered inputs of
+    the source class, and of the other non-target classes; None otherwise)."""
 
     cp: bool | None
     acc: float
     asr: float
     accb: float
+    asr_source: float | None = None
+    asr_other: float | None = None
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        """The metrics as a dict (ASR-source and ASR-other only when measured)."""
+        out = asdict(self)
+        for k in ("asr_source", "asr_other"):
+            if out[k] is None:
+                del out[k]
+        return out
 
 
 def embed_trigger(data: Dataset, trigger: Trigger, seed: int = 0) -> Dataset:
@@ -211,6 +220,8 @@ class DownstreamClient(Configurable):
             fitted classifier gives most triggered test inputs.
         classifier: an unfitted :class:`MLPClassifier` whose settings each fit reuses
             (``None``: the default ``MLPClassifier()``).
+        source: the source class of a source-specific attack: :meth:`metrics` adds
+            ASR-source and ASR-other.
         batch_size: inputs per encoder pass.
         device: where features are computed.
     """
@@ -223,16 +234,23 @@ class DownstreamClient(Configurable):
         trigger: Trigger | None = None,
         target: int | None = None,
         classifier: MLPClassifier | None = None,
+        source: int | None = None,
         batch_size: int = 512,
         device: str | torch.device = "cpu",
     ) -> None:
         if target is not None and trigger is None:
             raise InputError("Give the trigger whose target class this is, or no target.")
+        if source is not None and (target is None or source == target):
+            raise InputError(
+                f"Expected a source class other than the target, with a target; got source "
+                f"{source} and target {target}."
+            )
         self.train = train
         self.test = test
         self.trigger = trigger
         self.target = target
         self.classifier = classifier
+        self.source = source
         self.batch_size = batch_size
         self.device = device
 
@@ -311,11 +329,19 @@ class DownstreamClient(Configurable):
         pred = clf.predict(self.test_features_)
         acc = 100.0 * (pred == self.test.labels).float().mean().item()
         asr = accb = float("nan")
+        by_source: dict[str, float] = {}
         if self.triggered_features_ is not None and len(self.triggered_features_):
             tp = clf.predict(self.triggered_features_)
-            asr = 100.0 * (tp == self.target_).float().mean().item()
+            hit = (tp == self.target_).float()
+            asr = 100.0 * hit.mean().item()
             accb = 100.0 * (tp == self.triggered_.labels).float().mean().item()  # type: ignore[union-attr]
+            if self.source is not None:
+                src = self.triggered_.labels == self.source  # type: ignore[union-attr]
+                by_source = {
+                    "asr_source": 100.0 * hit[src].mean().item() if src.any() else float("nan"),
+                    "asr_other": 100.0 * hit[~src].mean().item() if (~src).any() else float("nan"),
+                }
         cp = None
         if x_b is not None:
             cp = bool(int(self.predict(x_b, clf)[0]) == y_b)
-        return Metrics(cp, acc, asr, accb)
+        return Metrics(cp, acc, asr, accb, **by_source)

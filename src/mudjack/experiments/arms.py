@@ -16,7 +16,7 @@ import torch
 
 from mudjack.bug import BugInstance, select_normal_bug, synthesize_reference
 from mudjack.experiments.cache import RunCache
-from mudjack.experiments.prepared import Draw, Prepared, pair_cosine, score_reverse
+from mudjack.experiments.prepared import Draw, Prepared, pair_cosine
 from mudjack.experiments.settings import Setting
 from mudjack.experiments.spec import Arm
 from mudjack.patching import create_patcher
@@ -121,7 +121,7 @@ def _arm_trigger(
             method=reverse or setting.method, window=setting.window, occlude=setting.occlude
         ).reverse(encoder, bug, seed=draw.seed, device=where.device)
         trigger = rev.trigger if arm.trigger == "reversed" else trigger
-        out["reverse"] = score_reverse(rev, bug, prep.true_trigger)
+        out["reverse"] = prep.score_reverse(rev, bug)
     elif arm.reverse is not None:  # the setting's own method: the draw's trigger is the one
         rev = draw.reverse
         out["reverse"] = dict(draw.reverse_row)
@@ -179,7 +179,8 @@ def _run_encoder_arm(
     patcher = create_patcher(arm.method, **encoder_patcher_kwargs(prep.setting, arm, where.quick))
     clf = classifier_overrides(arm, where.quick)
     patch_key = (
-        id(prep), seed, arm.bug, arm.trigger, reverse, val_data, len(val), arm.method,
+        id(prep), seed, arm.bug, arm.bug_trigger, arm.trigger, reverse, val_data, len(val),
+        arm.method,
         repr(sorted(patcher.provenance().items())),
     )  # fmt: skip
     arm_key = (*patch_key, repr(clf))

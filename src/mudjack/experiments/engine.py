@@ -24,7 +24,7 @@ from mudjack.experiments.arms import ArmRun, run_arm
 from mudjack.experiments.cache import RunCache
 from mudjack.experiments.prepared import Draw, Prepared
 from mudjack.experiments.settings import resolve_setting
-from mudjack.experiments.spec import METRICS, Experiment, Part, get_experiment
+from mudjack.experiments.spec import CORE_METRICS, METRICS, Experiment, Part, get_experiment
 from mudjack.report.tables import mean_std
 from mudjack.triggers import PatchTrigger
 
@@ -141,10 +141,12 @@ def _run_bug(
     for k, arm in enumerate(part.arms):
         if part.sequential and k > 0:
             try:  # the next bug, reported against the encoder patched so far
-                arm_draw = prep.draw(seed, client=prep.last_client)
+                arm_draw = prep.draw(seed, client=prep.last_client, component=arm.bug_trigger)
             except InputError as exc:
                 say(f"[{exp.name}]   {arm.label}: no bug left to patch ({exc})")
                 break
+        elif arm.bug_trigger is not None:
+            arm_draw = prep.draw(seed, component=arm.bug_trigger)
         where = ArmRun(
             prep, arm_draw, cache, exp.name, opts.quick, opts.device, progress,
             encoder=current, reuse=not part.sequential,
@@ -206,8 +208,9 @@ def aggregate(
     """One row: mean ± std of each metric over bug instances, and the paper's row beside it."""
     row: dict[str, Any] = {"label": label, "n": len(metrics)}
     for k in METRICS:
-        vals = [float(m[k]) for m in metrics if m[k] is not None and not _isnan(m[k])]
-        row[k] = mean_std(vals) if vals else None
+        vals = [float(m[k]) for m in metrics if m.get(k) is not None and not _isnan(m[k])]
+        if vals or k in CORE_METRICS:  # ASR-source / ASR-other only where measured
+            row[k] = mean_std(vals) if vals else None
     ref = exp.paper_rows().get(paper) if paper else None
     row["paper"] = None if ref is None else asdict(ref)
     return row

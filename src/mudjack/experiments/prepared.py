@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from mudjack.attacks import ground_truth
+from mudjack.attacks import attack_source, ground_truth
 from mudjack.bug import select_bug
 from mudjack.data import load_downstream, load_pretraining
 from mudjack.downstream import DownstreamClient, Metrics, MLPClassifier
@@ -17,7 +17,14 @@ from mudjack.encoders import Encoder, load_encoder
 from mudjack.errors import InputError
 from mudjack.experiments.settings import Setting
 from mudjack.reverse import TriggerReverser
-from mudjack.triggers import TextTrigger, Trigger
+from mudjack.triggers import (
+    PatchTrigger,
+    PerturbationTrigger,
+    TextTrigger,
+    Trigger,
+    mask_iou,
+    perturbation_similarity,
+)
 from mudjack.utils import make_generator, take
 
 
@@ -56,6 +63,7 @@ class Prepared:
         self.say = log or (lambda _msg: None)
         self.backdoored, self.clean_encoder = self._load_encoders()
         self.true_trigger, self.target = ground_truth(setting.encoder)
+        self.source = attack_source(setting.encoder)
         self.target_source = "recorded with the encoder"
         train, test = load_downstream(setting.downstream)
         self.train, self.test = train.head(setting.n_train), test.head(setting.n_test)
@@ -111,6 +119,7 @@ class Prepared:
             trigger=self.true_trigger,
             target=self.target,
             classifier=self.classifier,
+            source=self.source,
             device=self.device,
         )
 
@@ -120,18 +129,23 @@ class Prepared:
         *,
         reverser: TriggerReverser | None = None,
         client: DownstreamClient | None = None,
+        component: int | None = None,
     ) -> Draw:
         """Re-train the backdoored client's classifier with ``seed`` (its features are kept),
         draw a real bug, reverse-engineer its trigger and sample D_val, all with ``seed``.
 
         ``client``: draw from this fitted client instead, and reverse on its encoder (a bug
-        reported against an already patched encoder)."""
+        reported against an already patched encoder). ``component``: x_b carries this one of
+        a dynamic attack's triggers."""
         if client is None:
             if seed != self.fit_seed:
                 self.client.refit(seed=seed, progress=self.progress)
                 self.fit_seed = seed
             client = self.client
-        bug = select_bug(client, seed=seed)
+        one = None
+        if component is not None:  # one trigger of a dynamic attack
+            one = self.true_trigger.component(component)  # type: ignore[attr-defined]
+        bug = select_bug(client, seed=seed, trigger=one)
         before = client.metrics(bug.x_b, bug.label)
         rev = (reverser or self.reverser).reverse(
             client.encoder_, bug, seed=seed, device=self.device
@@ -142,7 +156,14 @@ class Prepared:
                 : self.setting.val_size
             ],
         )
-        return Draw(seed, bug, before, rev, score_reverse(rev, bug, self.true_trigger), val)
+        return Draw(seed, bug, before, rev, self.score_reverse(rev, bug), val)
+
+    def score_reverse(self, rev: Any, bug: Any) -> dict[str, Any]:
+        """How well ``rev`` recovered the trigger in ``bug`` (see :func:`score_reverse`)."""
+        clean = None
+        if not isinstance(bug.x_b, str) and "test_index_b" in bug.metadata:
+            clean = self.test.inputs[int(bug.metadata["test_index_b"])]
+        return score_reverse(rev, bug, self.true_trigger, clean)
 
     def measure(
         self,
@@ -197,8 +218,14 @@ def pair_cosine(encoder: Encoder, bug: Any) -> float:
     return float(f[0] @ f[1])
 
 
-def score_reverse(rev: Any, bug: Any, true_trigger: Trigger) -> dict[str, Any]:
-    """How well the recovered trigger matches the true one (IoU, or word precision/recall)."""
+def score_reverse(
+    rev: Any, bug: Any, true_trigger: Trigger, clean: torch.Tensor | None = None
+) -> dict[str, Any]:
+    """How well the recovered trigger matches the true one: word precision/recall (text);
+    for images the IoU of the recovered mask with the true one. The true mask is the trigger's
+    own for a fixed-location patch, else (random location, dynamic, whole-image) the pixels
+    where x_b differs from its clean source ``clean``. A recovered perturbation also gets its
+    cosine similarity with the true one."""
     if isinstance(rev.trigger, TextTrigger):
         row: dict[str, Any] = {
             "method": rev.method,
@@ -209,8 +236,21 @@ def score_reverse(rev: Any, bug: Any, true_trigger: Trigger) -> dict[str, Any]:
         if span is not None:
             row["precision"], row["recall"] = rev.precision_recall(span)
         return row
-    return {
-        "method": rev.method,
-        "iou": rev.iou(true_trigger.mask),  # type: ignore[attr-defined]
-        "pixels": rev.trigger.pixels,
-    }
+    fixed = isinstance(true_trigger, PatchTrigger) and not true_trigger.random_location
+    if fixed:
+        true_mask = true_trigger.mask  # type: ignore[attr-defined]
+    elif clean is not None:
+        true_mask = (bug.x_b.cpu() != clean.cpu()).any(0, keepdim=True).float()
+    else:
+        true_mask = None
+    found = rev.trigger
+    mask = found.mask if isinstance(found, PatchTrigger) else None
+    row = {"method": rev.method}
+    if mask is not None:
+        row["iou"] = None if true_mask is None else mask_iou(mask, true_mask)
+        row["pixels"] = found.pixels
+    if isinstance(found, PerturbationTrigger):
+        row["epsilon"] = found.epsilon
+        if isinstance(true_trigger, PerturbationTrigger):
+            row["cosine"] = perturbation_similarity(found.delta, true_trigger.delta)
+    return row

@@ -23,7 +23,8 @@ else:  # pragma: no cover
 ARM_KINDS = ("encoder", "client")
 TRIGGER_SOURCES = ("reversed", "exact", "none")
 BUG_KINDS = ("drawn", "normal", "synthetic-reference")
-METRICS = ("cp", "acc", "asr", "accb")
+CORE_METRICS = ("cp", "acc", "asr", "accb")
+METRICS = (*CORE_METRICS, "asr_source", "asr_other")  # the last two: source-specific attacks
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class Arm:
         bug: ``"drawn"`` (the draw's backdoor bug), ``"normal"`` (a clean misclassified test
             input and a correct one of its class, Table 8) or ``"synthetic-reference"`` (the
             draw's x_b with x_r replaced by an input synthesised from h(x_r) alone, Table 9).
+        bug_trigger: for a dynamic attack, draw this arm's bug with x_b carrying trigger
+            number ``bug_trigger`` (0-based) alone (Table 14).
     """
 
     label: str
@@ -60,6 +63,7 @@ class Arm:
     val_size: int | None = None
     classifier: dict[str, Any] = field(default_factory=dict)
     bug: str = "drawn"
+    bug_trigger: int | None = None
 
     def __post_init__(self) -> None:
         for name, value, allowed in (
@@ -105,6 +109,8 @@ class PaperRow:
     acc: float | None = None
     asr: float | None = None
     accb: float | None = None
+    asr_source: float | None = None
+    asr_other: float | None = None
 
 
 @dataclass(frozen=True)

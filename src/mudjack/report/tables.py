@@ -80,16 +80,17 @@ def to_markdown(results: dict[str, Any], command: str) -> str:
         f"{'At the paper sizes. ' if results.get('paper_sizes') else ''}"
         f"{MARKER}: `{command}`, {results['date']}, {results['seconds'] / 60:.1f} min.",
         "",
-        "| row | CP | CP paper | Acc | Acc paper | ASR | ASR paper | AccB | AccB paper |",
-        "|---|---|---|---|---|---|---|---|---|",
     ]
+    cols = [("acc", "Acc"), ("asr", "ASR"), ("accb", "AccB")]
+    if any("asr_source" in row for row in results["rows"]):  # a source-specific attack
+        cols[2:2] = [("asr_source", "ASR-source"), ("asr_other", "ASR-other")]
+    head = "".join(f" {name} | {name} paper |" for _, name in cols)
+    lines += [f"| row | CP | CP paper |{head}", "|---|---|---|" + "---|---|" * len(cols)]
     for row in results["rows"]:
         p = row.get("paper") or {}
+        cells = "".join(f" {fmt_cell(row.get(k))} | {paper_cell(p.get(k))} |" for k, _ in cols)
         lines.append(
-            f"| {row['label']} | {fmt_cp(row['cp'], row['n'])} | {paper_cell(p.get('cp'))} "
-            f"| {fmt_cell(row['acc'])} | {paper_cell(p.get('acc'))} "
-            f"| {fmt_cell(row['asr'])} | {paper_cell(p.get('asr'))} "
-            f"| {fmt_cell(row['accb'])} | {paper_cell(p.get('accb'))} |"
+            f"| {row['label']} | {fmt_cp(row['cp'], row['n'])} | {paper_cell(p.get('cp'))} |{cells}"
         )
     clean = [
         f"{part['setting']}: Acc {part['clean']['acc']:.2f}, ASR {part['clean']['asr']:.2f}, "

@@ -135,6 +135,32 @@ ZOO: dict[str, ZooModel] = {
 }
 
 
+def _adaptive_models() -> list[ZooModel]:
+    """The adaptive attacks' encoders (:mod:`mudjack.zoo.adaptive`), built on first use."""
+    from mudjack.zoo.adaptive import adaptive_models
+
+    return [
+        ZooModel(
+            name=name,
+            description=description,
+            encoder=_ENCODER,
+            parent="fmnist-simclr-r18w16",
+            recipe={**_BADENCODER_RECIPE, **changes, "trigger": trigger},
+            ground_truth={
+                "trigger": trigger,
+                "target": 0,
+                "downstream": "fashion_mnist",
+                **extra,
+            },
+            cached=True,
+        )
+        for name, (description, trigger, changes, extra) in adaptive_models().items()
+    ]
+
+
+ZOO.update({m.name: m for m in _adaptive_models()})
+
+
 def cache_dir() -> Path:
     """Where models built on first use live: ``$MUDJACK_CACHE``, else
     ``$XDG_CACHE_HOME/mudjack``, else ``~/.cache/mudjack``."""

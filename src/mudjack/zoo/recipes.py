@@ -52,27 +52,30 @@ def _simclr(model: Any, fresh: Encoder, parent: Any, **kw: Any) -> tuple[Encoder
 
 
 def _badencoder(model: Any, fresh: Encoder, parent: Any, **kw: Any) -> tuple[Encoder, dict]:
-    from mudjack.attacks import BadEncoder, select_reference_inputs
+    """BadEncoder (and its source-specific extension, whose shadow set is the labelled
+    downstream training set) with the recipe's trigger spec."""
+    from mudjack.attacks import BadEncoder, SourceSpecificBadEncoder, select_reference_inputs
     from mudjack.data import load_downstream, load_pretraining
-    from mudjack.triggers import PatchTrigger
+    from mudjack.triggers import trigger_from_spec
 
     r = model.recipe
     kw.pop("log")
-    shadow = load_pretraining(r["shadow"]).shuffled(r["seed"]).head(r["shadow_size"])
     down_train, _ = load_downstream(r["downstream"])
     refs = select_reference_inputs(down_train, r["target"], r["n_reference"], seed=r["seed"])
-    trigger = PatchTrigger.square(
-        fresh.input_spec.shape,
-        **{k: v for k, v in model.ground_truth["trigger"].items() if k != "kind"},
-    )
-    attack = BadEncoder(
-        epochs=r["epochs"],
-        batch_size=r["batch_size"],
-        lr=r["lr"],
-        lambda1=r["lambda1"],
-        lambda2=r["lambda2"],
-    )
-    enc = attack.fit(parent, shadow.images, refs, trigger, seed=r["seed"], **kw)
+    spec = r.get("trigger", model.ground_truth["trigger"])
+    trigger = trigger_from_spec(spec, fresh.input_spec.shape)
+    schedule = {k: r[k] for k in ("epochs", "batch_size", "lr", "lambda1", "lambda2")}
+    labels = None
+    if r["method"] == "badencoder-source":
+        shadow = down_train.shuffled(r["seed"])
+        labels = shadow.labels
+        attack: BadEncoder = SourceSpecificBadEncoder(
+            source=r["source"], alpha1=r["alpha1"], **schedule
+        )
+    else:
+        shadow = load_pretraining(r["shadow"]).shuffled(r["seed"]).head(r["shadow_size"])
+        attack = BadEncoder(**schedule)
+    enc = attack.fit(parent, shadow.images, refs, trigger, labels=labels, seed=r["seed"], **kw)
     return enc, {"attack": attack.provenance()}
 
 
@@ -103,6 +106,7 @@ def _text_backdoor(model: Any, fresh: Encoder, parent: Any, **kw: Any) -> tuple[
 _RECIPES: dict[str, Callable[..., tuple[Encoder, dict[str, Any]]]] = {
     "simclr": _simclr,
     "badencoder": _badencoder,
+    "badencoder-source": _badencoder,
     "por": _text_backdoor,
     "neuba": _text_backdoor,
 }
