@@ -1,6 +1,7 @@
 """Trigger reverse-engineering from a bug instance (images and text), one attribution method
-per name on :data:`REVERSERS`."""
+per name on :data:`REVERSERS`; :class:`InversionReverser` finds image triggers by optimisation."""
 
+from mudjack.reverse.inversion import InversionReverser
 from mudjack.reverse.reverser import (
     METHODS,
     REVERSERS,
@@ -16,6 +17,7 @@ __all__ = [
     "METHODS",
     "REVERSERS",
     "TEXT_METHODS",
+    "InversionReverser",
     "ReverseResult",
     "TriggerReverser",
     "create_reverser",

@@ -35,6 +35,7 @@ from mudjack.errors import InputError, UnknownNameError
 from mudjack.registry import Configurable, Registry
 from mudjack.reverse.text import OCCLUSIONS, TEXT_METHODS, word_gradient, word_occlusion
 from mudjack.triggers.image import PatchTrigger, mask_iou
+from mudjack.triggers.perturbation import PerturbationTrigger
 from mudjack.triggers.text import TextTrigger, word_precision_recall
 from mudjack.utils import resolve_device
 
@@ -47,7 +48,8 @@ class ReverseResult:
 
     Attributes:
         trigger: the recovered trigger: a :class:`PatchTrigger` (mask = high-score cluster,
-            pattern = x_b under it) or a :class:`TextTrigger` (the high-score words).
+            pattern = x_b under it) or a :class:`TextTrigger` (the high-score words); from
+            :class:`~mudjack.reverse.InversionReverser`, also a :class:`PerturbationTrigger`.
         scores: signed attribution scores, per pixel ``(H, W)`` or per word ``(n_words,)``.
         clustered: the values K-means split (the magnitudes of ``scores`` unless ``signed``).
         method: the attribution method's name.
@@ -55,7 +57,7 @@ class ReverseResult:
         words: for text, the indices of the recovered words in ``x_b``.
     """
 
-    trigger: PatchTrigger | TextTrigger
+    trigger: PatchTrigger | PerturbationTrigger | TextTrigger
     scores: torch.Tensor
     clustered: torch.Tensor
     method: str
