@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from mudjack.attacks import ground_truth
+from mudjack.attacks import attack_source, ground_truth
 from mudjack.cli import COMMANDS, main
-from mudjack.encoders import create_encoder, load_encoder, save_encoder
+from mudjack.encoders import create_encoder, load_encoder, read_config, save_encoder
 from mudjack.experiments import get_setting
 
 
@@ -264,3 +264,60 @@ def test_python_dash_m(tmp_path):
         [sys.executable, "-m", "mudjack.cli", "zoo", "--help"], capture_output=True, text=True
     )
     assert done.returncode == 0 and done.stdout.startswith("usage: mudjack zoo ")
+
+
+@pytest.mark.parametrize(
+    ("trigger", "extra", "kind"),
+    [
+        ("checkerboard", ["--random-location"], "pattern"),
+        ("latent", [], "perturbation"),
+        ("dynamic", [], "dynamic"),
+        ("FILE.png", [], "file"),
+    ],
+)
+def test_attack_records_any_trigger_as_its_ground_truth(workspace, capsys, trigger, extra, kind):
+    """`attack badencoder --trigger NAME|FILE`: the encoder's recorded truth is the trigger."""
+    from PIL import Image
+
+    from mudjack.triggers import DynamicTrigger, PatchTrigger, PerturbationTrigger
+
+    w = workspace
+    if trigger == "FILE.png":
+        rgba = np.zeros((2, 2, 4), dtype=np.uint8)
+        rgba[..., 0], rgba[0, :, 3] = 255, 255  # a red top row; the bottom row transparent
+        Image.fromarray(rgba, "RGBA").save(w / "t.png")
+        trigger = w / "t.png"
+    code, _out, err = run(
+        capsys, "attack", "badencoder", "--encoder", w / "clean", "--shadow", w / "digits.npz",
+        "--shadow-size", 256, "--downstream", w / "digits.npz", "--trigger", trigger,
+        "--trigger-size", 2, "--trigger-margin", 0, "--epochs", 1, "--batch-size", 128,
+        "--out", w / "bad", "--quiet", *extra,
+    )  # fmt: skip
+    assert code == 0, err
+    truth = read_config(w / "bad")["metadata"]["ground_truth"]
+    assert truth["trigger"]["kind"] == kind and truth["target"] == 0
+    recorded, target = ground_truth(w / "bad")
+    assert target == 0
+    classes = {"perturbation": PerturbationTrigger, "dynamic": DynamicTrigger}
+    assert isinstance(recorded, classes.get(kind, PatchTrigger))
+    if kind == "pattern":
+        assert recorded.random_location and recorded.pixels == 4
+    if kind == "file":
+        assert recorded.pixels == 2 and (w / "bad" / "attack-trigger.safetensors").is_file()
+
+
+def test_attack_source_specific_needs_a_source(workspace, capsys):
+    w = workspace
+    base = [
+        "attack", "badencoder-source", "--encoder", w / "clean", "--downstream", w / "digits.npz",
+        "--trigger-size", 2, "--epochs", 1, "--batch-size", 128, "--quiet",
+    ]  # fmt: skip
+    code, _out, err = run(capsys, *base, "--out", w / "a")
+    assert code == 2 and "Expected --source CLASS (other than the target 0)" in err
+    with pytest.raises(SystemExit) as exc:
+        run(capsys, *base, "--source", 3, "--alpha1", 1.5, "--out", w / "a")
+    assert exc.value.code == 2
+    assert "Expected a number in [0, 1], got '1.5'" in capsys.readouterr().err
+    code, _out, err = run(capsys, *base, "--source", 3, "--out", w / "b")
+    assert code == 0, err
+    assert attack_source(w / "b") == 3

@@ -20,8 +20,8 @@ from mudjack.experiments.prepared import Draw, Prepared, pair_cosine
 from mudjack.experiments.settings import Setting
 from mudjack.experiments.spec import Arm
 from mudjack.patching import create_patcher
-from mudjack.reverse import TriggerReverser
-from mudjack.triggers import PatchTrigger
+from mudjack.reverse import InversionReverser, TriggerReverser
+from mudjack.triggers import PatchTrigger, PerturbationTrigger
 from mudjack.utils import make_generator, take
 
 SCHEDULE = ("epochs", "batch_size", "lr", "max_steps")
@@ -117,9 +117,7 @@ def _arm_trigger(
     reverse = None if arm.reverse in (None, setting.method) else arm.reverse
     rev = None
     if reverse is not None or bug is not draw.bug:
-        rev = TriggerReverser(
-            method=reverse or setting.method, window=setting.window, occlude=setting.occlude
-        ).reverse(encoder, bug, seed=draw.seed, device=where.device)
+        rev = _reverse(arm, where, bug, encoder, reverse or setting.method)
         trigger = rev.trigger if arm.trigger == "reversed" else trigger
         out["reverse"] = prep.score_reverse(rev, bug)
     elif arm.reverse is not None:  # the setting's own method: the draw's trigger is the one
@@ -127,7 +125,34 @@ def _arm_trigger(
         out["reverse"] = dict(draw.reverse_row)
     if rev is not None and isinstance(rev.trigger, PatchTrigger):
         out["reverse"]["mask"] = rev.trigger.mask[0].int().tolist()
+    if rev is not None and isinstance(prep.true_trigger, PerturbationTrigger):
+        out["reverse"]["image"] = trigger_image(rev.trigger)  # Figure 5
+    if reverse == "inversion" and arm.reverse_params:
+        reverse = f"inversion{sorted(arm.reverse_params.items())}"  # part of the patch's key
     return trigger, reverse
+
+
+def _reverse(arm: Arm, where: ArmRun, bug: Any, encoder: Any, method: str) -> Any:
+    """Reverse-engineer ``bug``'s trigger on ``encoder`` with ``method``: an attribution
+    method, or trigger inversion over the draw's D_val (the provider's clean images)."""
+    setting, seed, dev = where.prep.setting, where.draw.seed, where.device
+    if method == "inversion":
+        inverter = InversionReverser(**arm.reverse_params)
+        return inverter.reverse(encoder, bug, data=where.draw.val, seed=seed, device=dev)
+    reverser = TriggerReverser(method=method, window=setting.window, occlude=setting.occlude)
+    return reverser.reverse(encoder, bug, seed=seed, device=dev)
+
+
+def trigger_image(trigger: Any) -> list[list[float]] | None:
+    """What an image trigger adds, first channel, rounded (a patch's pattern under its mask,
+    a perturbation's δ): for figures."""
+    if isinstance(trigger, PerturbationTrigger):
+        img = trigger.delta[0]
+    elif isinstance(trigger, PatchTrigger):
+        img = (trigger.pattern * trigger.mask)[0]
+    else:
+        return None
+    return [[round(float(v), 4) for v in row] for row in img]
 
 
 def _run_client_arm(

@@ -40,7 +40,9 @@ class Arm:
         trigger: ``"reversed"`` (reverse-engineered from the bug), ``"exact"`` (the attack's
             true trigger) or ``"none"``.
         paper: the paper's row label this row is compared with (None: no counterpart).
-        reverse: reverse-engineer with this attribution method instead of the setting's.
+        reverse: reverse-engineer with this attribution method instead of the setting's, or
+            ``"inversion"`` (:class:`~mudjack.reverse.InversionReverser` over the draw's D_val).
+        reverse_params: the inversion reverser's arguments (``mode``, ``epsilon``, ...).
         val_data, val_size: draw D_val from this pre-training set / keep this many of the
             draw's D_val (a random subset: the draw's D_val is a random sample).
         classifier: client classifier hyperparameters to override when measuring (arms that
@@ -59,6 +61,7 @@ class Arm:
     trigger: str = "reversed"
     paper: str | None = None
     reverse: str | None = None
+    reverse_params: dict[str, Any] = field(default_factory=dict)
     val_data: str | None = None
     val_size: int | None = None
     classifier: dict[str, Any] = field(default_factory=dict)

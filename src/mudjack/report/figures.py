@@ -3,10 +3,13 @@ pyplot state is touched).
 
 An experiment's spec says which figure it has (``figure = {kind = ...}``):
 - ``sweep``: one panel per swept parameter, from rows labelled ``"NAME = VALUE"``; Acc, ASR,
-  AccB (mean ± std) and CP against the value. ``log_x`` for a log axis; ``extra_points``
+  AccB (mean ± std; and ASR-source, ASR-other where measured) and CP against the value.
+  ``log_x`` for a log axis; ``extra_points``
   (``[[sweep, value, row label], ...]``) adds a row to another sweep (the default value
   belongs to every sweep).
 - ``masks``: the recovered trigger masks of the first bug instance's arms.
+- ``triggers``: the exact whole-image trigger of the first part beside what each arm of the
+  first bug instance recovered (Figure 5).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-FIGURE_KINDS = ("sweep", "masks")
+FIGURE_KINDS = ("sweep", "masks", "triggers")
 
 
 def draw_figure(results: dict[str, Any], figure: dict[str, Any], path: str | Path) -> bool:
@@ -30,6 +33,8 @@ def draw_figure(results: dict[str, Any], figure: dict[str, Any], path: str | Pat
         fig = _masks(results, Figure)
     elif kind == "sweep":
         fig = _sweep(results, figure, Figure)
+    elif kind == "triggers":
+        fig = _triggers(results, Figure)
     else:
         from mudjack.errors import InputError
 
@@ -59,6 +64,23 @@ def _masks(results: dict[str, Any], figure_cls: Any) -> Any:
     return fig
 
 
+def _triggers(results: dict[str, Any], figure_cls: Any) -> Any:
+    part = results["parts"][0]
+    bug = part["bugs"][0]
+    panels = [("exact trigger δ", part.get("trigger_delta"))]
+    panels += [(label, arm.get("reverse", {}).get("image")) for label, arm in bug["arms"].items()]
+    panels = [(label, img) for label, img in panels if img is not None]
+    fig = figure_cls(figsize=(2.4 * len(panels), 2.8))
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (label, img) in zip(axes, panels, strict=True):
+        bound = max(abs(v) for row in img for v in row) or 1.0
+        ax.imshow(img, cmap="coolwarm", vmin=-bound, vmax=bound)
+        ax.set_title(f"{label}\n|max| {bound:.3g}", fontsize=8)
+        ax.axis("off")
+    fig.suptitle(f"{results['experiment']}: bug seed {bug['seed']}", fontsize=9)
+    return fig
+
+
 def _sweep_groups(results: dict[str, Any], figure: dict[str, Any]) -> dict[str, list]:
     rows = [r for r in results["rows"] if "=" in r["label"]]  # the swept arms
     by_label = {r["label"]: r for r in rows}
@@ -80,7 +102,10 @@ def _sweep(results: dict[str, Any], figure: dict[str, Any], figure_cls: Any) -> 
     axes = fig.subplots(1, len(groups), squeeze=False)[0]
     for ax, (key, pts) in zip(axes, groups.items(), strict=True):
         xs = [v for v, _ in pts]
-        for metric, label in (("acc", "Acc"), ("asr", "ASR"), ("accb", "AccB")):
+        metrics = [("acc", "Acc"), ("asr", "ASR"), ("accb", "AccB")]
+        if all(r.get("asr_source") for _, r in pts):  # a source-specific attack
+            metrics += [("asr_source", "ASR-source"), ("asr_other", "ASR-other")]
+        for metric, label in metrics:
             ys = [r[metric]["mean"] for _, r in pts]
             es = [r[metric]["std"] for _, r in pts]
             ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=label)
