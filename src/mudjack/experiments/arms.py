@@ -16,7 +16,7 @@ import torch
 
 from mudjack.bug import BugInstance, select_normal_bug, synthesize_reference
 from mudjack.experiments.cache import RunCache
-from mudjack.experiments.prepared import Draw, Prepared, pair_cosine
+from mudjack.experiments.prepared import Draw, Prepared, image_list, pair_cosine
 from mudjack.experiments.settings import Setting
 from mudjack.experiments.spec import Arm
 from mudjack.patching import create_patcher
@@ -100,6 +100,7 @@ def _arm_bug(arm: Arm, where: ArmRun, encoder: Any, out: dict[str, Any]) -> Any:
         with torch.no_grad():
             f = encoder.eval().embed(torch.stack([x_r, bug.x_r]))
         out["reference_cosine"] = float(f[0] @ f[1])
+        out["reference_images"] = {"real": image_list(bug.x_r), "synthesised": image_list(x_r)}
         return BugInstance(bug.x_b, x_r, bug.label, {**bug.metadata, "x_r": "synthesised"})
     return bug
 
@@ -147,12 +148,10 @@ def trigger_image(trigger: Any) -> list[list[float]] | None:
     """What an image trigger adds, first channel, rounded (a patch's pattern under its mask,
     a perturbation's δ): for figures."""
     if isinstance(trigger, PerturbationTrigger):
-        img = trigger.delta[0]
-    elif isinstance(trigger, PatchTrigger):
-        img = (trigger.pattern * trigger.mask)[0]
-    else:
-        return None
-    return [[round(float(v), 4) for v in row] for row in img]
+        return image_list(trigger.delta)
+    if isinstance(trigger, PatchTrigger):
+        return image_list(trigger.pattern * trigger.mask)
+    return None
 
 
 def _run_client_arm(

@@ -157,7 +157,7 @@ def _run_bug(
             out["bug"] = {
                 "true_label": arm_draw.bug.label,
                 "before": arm_draw.before.to_dict(),
-                "reverse": arm_draw.reverse_row,
+                "reverse": {**arm_draw.reverse_row, **_mask(arm_draw)},
             }
         a = out["after"]
         say(
@@ -173,6 +173,12 @@ def _run_bug(
         "arms": arms,
         "seconds": {"reverse": draw.reverse.seconds},
     }
+
+
+def _mask(draw: Draw) -> dict[str, Any]:
+    """The recovered trigger's mask of a draw, for figures (image patch triggers only)."""
+    trigger = draw.reverse.trigger
+    return {"mask": trigger.mask[0].int().tolist()} if isinstance(trigger, PatchTrigger) else {}
 
 
 def _bug_figures(prep: Prepared, draw: Draw, folder: str | Path) -> None:

@@ -207,6 +207,11 @@ def prepare(setting: Setting, **kwargs: Any) -> Prepared:
     return Prepared(setting, **kwargs)
 
 
+def image_list(image: torch.Tensor) -> list[list[float]]:
+    """An image's first channel as rows of numbers rounded to 4 digits (for JSON and figures)."""
+    return [[round(float(v), 4) for v in row] for row in image.reshape(-1, *image.shape[-2:])[0]]
+
+
 @torch.no_grad()
 def pair_cosine(encoder: Encoder, bug: Any) -> float:
     """cos(h(x_b), h(x_r)): what the effectiveness loss raises."""

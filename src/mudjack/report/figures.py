@@ -8,6 +8,10 @@ An experiment's spec says which figure it has (``figure = {kind = ...}``):
   (``[[sweep, value, row label], ...]``) adds a row to another sweep (the default value
   belongs to every sweep).
 - ``masks``: the recovered trigger masks of the first bug instance's arms.
+- ``chain``: bugs patched in sequence (Figure 3): Acc, ASR, AccB after each link, and the
+  trigger recovered from each link's bug (first bug instance).
+- ``references``: the real reference input x_r beside the one synthesised from h(x_r) alone
+  (Figure 8), from the first bug instance's ``synthetic-reference`` arm.
 - ``triggers``: the exact whole-image trigger of the first part beside what each arm of the
   first bug instance recovered (Figure 5).
 """
@@ -17,7 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-FIGURE_KINDS = ("sweep", "masks", "triggers")
+FIGURE_KINDS = ("sweep", "masks", "triggers", "chain", "references")
 
 
 def draw_figure(results: dict[str, Any], figure: dict[str, Any], path: str | Path) -> bool:
@@ -35,6 +39,10 @@ def draw_figure(results: dict[str, Any], figure: dict[str, Any], path: str | Pat
         fig = _sweep(results, figure, Figure)
     elif kind == "triggers":
         fig = _triggers(results, Figure)
+    elif kind == "chain":
+        fig = _chain(results, Figure)
+    elif kind == "references":
+        fig = _references(results, Figure)
     else:
         from mudjack.errors import InputError
 
@@ -78,6 +86,57 @@ def _triggers(results: dict[str, Any], figure_cls: Any) -> Any:
         ax.set_title(f"{label}\n|max| {bound:.3g}", fontsize=8)
         ax.axis("off")
     fig.suptitle(f"{results['experiment']}: bug seed {bug['seed']}", fontsize=9)
+    return fig
+
+
+def _chain(results: dict[str, Any], figure_cls: Any) -> Any:
+    rows = results["rows"]
+    links = [arm for arm in results["parts"][0]["bugs"][0]["arms"].values()]
+    fig = figure_cls(figsize=(3.2 + 2.0 * len(links), 3.4))
+    grid = fig.add_gridspec(1, 1 + len(links), width_ratios=[2.5] + [1] * len(links))
+    ax = fig.add_subplot(grid[0])
+    xs = list(range(len(rows)))
+    for metric, label in (("acc", "Acc"), ("asr", "ASR"), ("accb", "AccB")):
+        ys = [r[metric]["mean"] for r in rows]
+        es = [r[metric]["std"] for r in rows]
+        ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=label)
+    ax.set_xticks(xs, [r["label"] for r in rows])
+    ax.set_ylabel("%")
+    ax.set_ylim(-5, 105)
+    ax.legend(fontsize=7)
+    for k, (label, arm) in enumerate(zip([r["label"] for r in rows[1:]], links, strict=False)):
+        rev = arm.get("bug", {}).get("reverse", {})
+        sub = fig.add_subplot(grid[k + 1])
+        if "mask" in rev:
+            sub.imshow(rev["mask"], cmap="gray", vmin=0, vmax=1)
+        iou = rev.get("iou")
+        sub.set_title(
+            f"trigger of bug {k + 1}\n(-> {label})"
+            + (f"\nIoU {iou:.2f}" if iou is not None else ""),
+            fontsize=7,
+        )
+        sub.axis("off")
+    fig.suptitle(f"{results['experiment']}: {results['title']}", fontsize=9)
+    return fig
+
+
+def _references(results: dict[str, Any], figure_cls: Any) -> Any:
+    bug = results["parts"][0]["bugs"][0]
+    arm = next(a for a in bug["arms"].values() if "reference_images" in a)
+    images = arm["reference_images"]
+    fig = figure_cls(figsize=(4.6, 2.6))
+    axes = fig.subplots(1, 2)
+    for ax, (key, title) in zip(
+        axes, (("real", "real x_r"), ("synthesised", "synthesised x'_r")), strict=True
+    ):
+        ax.imshow(images[key], cmap="gray", vmin=0, vmax=1)
+        ax.set_title(title, fontsize=8)
+        ax.axis("off")
+    cos = arm.get("reference_cosine")
+    fig.suptitle(
+        f"bug seed {bug['seed']}" + (f": cos(h(x'_r), h(x_r)) = {cos:.3f}" if cos else ""),
+        fontsize=8,
+    )
     return fig
 
 
