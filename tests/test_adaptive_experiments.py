@@ -24,12 +24,12 @@ ADAPTIVE = [n for n, m in ZOO.items() if m.cached and m.modality == "image"]
 
 @pytest.fixture(scope="module")
 def short_recipes(tmp_path_factory):
-    """Every adaptive encoder built on first use from a recipe cut to ~30 steps."""
+    """Every adaptive encoder built on first use from a recipe cut to 16 steps."""
     mp = pytest.MonkeyPatch()
     mp.setenv("MUDJACK_CACHE", str(tmp_path_factory.mktemp("cache")))
     for name in ADAPTIVE:
         model = ZOO[name]
-        short = {"shadow_size": 4096, "epochs": 1}
+        short = {"shadow_size": 2048, "epochs": 1}
         mp.setitem(ZOO, name, dataclasses.replace(model, recipe={**model.recipe, **short}))
     yield
     mp.undo()

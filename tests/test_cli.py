@@ -321,3 +321,10 @@ def test_attack_source_specific_needs_a_source(workspace, capsys):
     code, _out, err = run(capsys, *base, "--source", 3, "--out", w / "b")
     assert code == 0, err
     assert attack_source(w / "b") == 3
+    code, out, err = run(
+        capsys, "evaluate", "--encoder", w / "b", "--data", w / "digits.npz", "--clf-epochs", 2,
+        "--json", w / "m.json", "--quiet",
+    )  # fmt: skip
+    assert code == 0, err
+    assert re.search(r"ASR-source \d+\.\d\d  ASR-other \d+\.\d\d", out)
+    assert {"asr_source", "asr_other"} <= set(json.loads((w / "m.json").read_text()))

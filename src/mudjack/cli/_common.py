@@ -10,11 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mudjack.attacks import ground_truth
+from mudjack.attacks import attack_source, ground_truth
 from mudjack.data import DOWNSTREAM, load_downstream
 from mudjack.downstream import DownstreamClient, MLPClassifier
 from mudjack.encoders import load_encoder
-from mudjack.errors import InputError
+from mudjack.errors import InputError, ModelLoadError
 from mudjack.experiments import Setting, get_setting
 from mudjack.triggers import Trigger, load_trigger
 
@@ -155,6 +155,15 @@ def truth(
     return chosen.check(enc), target if target is not None else rec_target
 
 
+def recorded_source(name: str) -> int | None:
+    """The source class a source-specific backdoored encoder records (None for the others, and
+    for an encoder that records no ground truth)."""
+    try:
+        return attack_source(name)
+    except (InputError, ModelLoadError):
+        return None
+
+
 def check_target(target: int | None, labels: Any, data: str) -> None:
     """Refuse a target class that the task's labels do not have."""
     n = int(labels.max()) + 1
@@ -174,9 +183,11 @@ def fitted_client(a: argparse.Namespace) -> DownstreamClient:
     for part in (train, test):  # data of another size or kind fails here, named as data
         enc.check_inputs(part.inputs, f"downstream data {data!r}")
     check_target(target, train.labels, data)
+    source = recorded_source(a.encoder) if a.trigger is None else None
     client = DownstreamClient(
-        train, test, trigger=trigger, target=target, classifier=classifier(a), device=a.device
-    )
+        train, test, trigger=trigger, target=target, classifier=classifier(a), device=a.device,
+        source=source if source != target else None,
+    )  # fmt: skip
     client.fit(enc, seed=a.seed, progress=not a.quiet)
     if target is None and not a.quiet:
         log(f"attack target: class {client.target_} (the class most triggered inputs get)")

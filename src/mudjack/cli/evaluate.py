@@ -38,7 +38,10 @@ def run(a: argparse.Namespace) -> int:
         bug.check(client.encoder_)
     m = client.metrics(bug.x_b if bug else None, bug.label if bug else None)
     cp = "-" if m.cp is None else ("yes" if m.cp else "no")
-    print(f"CP {cp}  Acc {m.acc:.2f}  ASR {m.asr:.2f}  AccB {m.accb:.2f}")
+    by_source = ""
+    if m.asr_source is not None:  # a source-specific backdoor
+        by_source = f"  ASR-source {m.asr_source:.2f}  ASR-other {m.asr_other:.2f}"
+    print(f"CP {cp}  Acc {m.acc:.2f}  ASR {m.asr:.2f}{by_source}  AccB {m.accb:.2f}")
     if a.json:
         write_json_atomic(
             a.json, {"encoder": a.encoder, "data": a.data, "target": client.target_, **m.to_dict()}
