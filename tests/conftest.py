@@ -75,6 +75,22 @@ def planted(digits):
     return train, bad, trigger, client
 
 
+def adaptive_experiments() -> list[str]:
+    """The paper experiments whose encoders are built on first use (the adaptive attacks'):
+    minutes each to build, so their smoke runs use shortened recipes."""
+    from mudjack.experiments import EXPERIMENTS
+    from mudjack.zoo import ZOO
+
+    def built_on_use(name: str) -> bool:
+        return name in ZOO and ZOO[name].cached and ZOO[name].modality == "image"
+
+    return [
+        n
+        for n, exp in EXPERIMENTS.items()
+        if any(built_on_use(p.overrides.get("encoder", "")) for p in exp.parts)
+    ]
+
+
 def bugs_with_clean_reference(client, n):
     """Real bugs whose x_r is x_b's own clean source (when the client gets that right), so the
     planted trigger is the only difference between the two and the true mask is the answer."""
