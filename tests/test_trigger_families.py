@@ -156,8 +156,11 @@ def test_png_trigger_alpha_is_the_mask(tmp_path):
     full = trigger_from_png(tmp_path / "full.png", SHAPE)
     assert full.pixels == 28 * 28  # no alpha: opaque
     Image.fromarray(np.zeros((40, 40, 4), dtype=np.uint8), "RGBA").save(tmp_path / "big.png")
-    with pytest.raises(InputError, match="Expected a PNG trigger at most 28x28"):
+    with pytest.raises(InputError, match="or at most 27x27 to fit 1 pixel"):
         trigger_from_png(tmp_path / "big.png", SHAPE)
+    Image.fromarray(np.zeros((4, 27, 4), dtype=np.uint8), "RGBA").save(tmp_path / "wide.png")
+    with pytest.raises(InputError, match="or at most 26x26 to fit 2 pixel"):
+        trigger_from_png(tmp_path / "wide.png", SHAPE, margin=2)  # too wide for the margin
     (tmp_path / "bad.png").write_bytes(b"not a png")
     with pytest.raises(ModelLoadError, match="Expected a readable PNG trigger"):
         trigger_from_png(tmp_path / "bad.png", SHAPE)

@@ -164,13 +164,13 @@ def recorded_source(name: str) -> int | None:
         return None
 
 
-def check_target(target: int | None, labels: Any, data: str) -> None:
-    """Refuse a target class that the task's labels do not have."""
+def check_target(target: int | None, labels: Any, data: str, what: str = "target") -> None:
+    """Refuse a ``what`` class (the target, or a source) that the task's labels do not have."""
     n = int(labels.max()) + 1
     if target is not None and target >= n:
         raise InputError(
-            f"Expected a target class from 0 to {n - 1} (the classes of {data!r}), got "
-            f"{target}. Pass --target with one of the task's classes."
+            f"Expected a {what} class from 0 to {n - 1} (the classes of {data!r}), got "
+            f"{target}. Pass --{what} with one of the task's classes."
         )
 
 

@@ -163,7 +163,8 @@ def _image_trigger(a: argparse.Namespace, shape: tuple[int, int, int]) -> tuple[
             if trigger.modality != "image":
                 raise InputError(
                     f"Expected an image trigger file for badencoder, got a {trigger.modality} "
-                    f"trigger ({str(path)!r})."
+                    f"trigger ({str(path)!r}). Pass a .png or an image trigger file, or a "
+                    "built-in trigger name."
                 )
         if a.random_location:
             trigger = trigger.with_random_location(True)
@@ -191,11 +192,12 @@ def _attack_image(a: argparse.Namespace, clean: Any) -> int:
     labels, extra = None, {}
     if a.algorithm == "badencoder-source":
         if a.source is None or a.source == a.target:
+            got = "none" if a.source is None else f"the target class {a.source}"
             raise InputError(
                 f"Expected --source CLASS (other than the target {a.target}) for "
-                f"badencoder-source, got {a.source}. Pass the class the backdoor should fire on."
+                f"badencoder-source, got {got}. Pass the class the backdoor should fire on."
             )
-        check_target(a.source, train.labels, a.downstream)
+        check_target(a.source, train.labels, a.downstream, "source")
         shadow = train.shuffled(a.seed)  # the labelled downstream training set (Appendix A)
         labels, extra = shadow.labels, {"source": a.source}
         attack: BadEncoder = SourceSpecificBadEncoder(

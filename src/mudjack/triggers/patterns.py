@@ -157,19 +157,25 @@ def trigger_from_png(
         with Image.open(p) as im:
             rgba = np.asarray(im.convert("RGBA"), dtype=np.float32) / 255.0
     except (OSError, UnidentifiedImageError) as exc:
-        raise ModelLoadError(f"Expected a readable PNG trigger at {str(p)!r}: {exc}.") from exc
+        raise ModelLoadError(
+            f"Expected a readable PNG trigger at {str(p)!r}: {exc}. Pass the path of a PNG "
+            "image (its alpha channel is the mask)."
+        ) from exc
     c, h, w = shape
     ph, pw = rgba.shape[:2]
-    if ph + (0 if (ph, pw) == (h, w) else margin) > h or pw > w:
+    full = (ph, pw) == (h, w)  # an image-sized PNG is used where it is
+    room = (h, w) if full else (h - margin, w - margin)
+    if ph > room[0] or pw > room[1]:
         raise InputError(
-            f"Expected a PNG trigger at most {h}x{w} (the encoder's images), got {ph}x{pw} "
+            f"Expected a PNG trigger of the image's size {h}x{w}, or at most "
+            f"{room[0]}x{room[1]} to fit {margin} pixel(s) from the corner, got {ph}x{pw} "
             f"({str(p)!r}). Resize it or use a smaller --trigger-margin."
         )
     colour = torch.from_numpy(rgba[..., :3]).permute(2, 0, 1)
     values = colour.mean(0, keepdim=True) if c == 1 else colour
     alpha = torch.from_numpy(rgba[..., 3])[None]
-    top = 0 if ph == h else (h - margin - ph if "bottom" in corner else margin)
-    left = 0 if pw == w else (w - margin - pw if "right" in corner else margin)
+    top = 0 if full else (h - margin - ph if "bottom" in corner else margin)
+    left = 0 if full else (w - margin - pw if "right" in corner else margin)
     pattern, mask = torch.zeros(c, h, w), torch.zeros(1, h, w)
     pattern[:, top : top + ph, left : left + pw] = values * alpha
     mask[:, top : top + ph, left : left + pw] = alpha
