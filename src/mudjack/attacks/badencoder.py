@@ -141,7 +141,8 @@ class BadEncoder(Configurable):
         """The shadow labels as given (BadEncoder itself does not use them)."""
         if labels is not None and len(labels) != n:
             raise InputError(
-                f"Expected {n} shadow labels, one per shadow image, got {len(labels)}."
+                f"Expected {n} shadow labels, one per shadow image, got {len(labels)}. Pass the "
+                "labels of the shadow images, in their order."
             )
         return labels
 

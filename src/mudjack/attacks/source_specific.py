@@ -60,7 +60,10 @@ class SourceSpecificBadEncoder(BadEncoder):
                 "uses 0.8."
             )
         if not isinstance(source, int) or source < 0:
-            raise InputError(f"Expected the source class as a label >= 0, got {source!r}.")
+            raise InputError(
+                f"Expected the source class as a label >= 0, got {source!r}. Pass one of the "
+                "shadow set's classes."
+            )
         self.source = source
         self.alpha1 = float(alpha1)
 
@@ -75,7 +78,8 @@ class SourceSpecificBadEncoder(BadEncoder):
             raise InputError(
                 f"Expected shadow data with inputs of the source class {self.source} and of "
                 "other classes, got "
-                + ("none of the source class." if not (labels == self.source).any() else "only it.")
+                + ("none of the source class" if not (labels == self.source).any() else "only it")
+                + ". Use the labelled downstream training set, or another source class."
             )
         return labels
 

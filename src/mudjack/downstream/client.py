@@ -243,7 +243,8 @@ class DownstreamClient(Configurable):
         if source is not None and (target is None or source == target):
             raise InputError(
                 f"Expected a source class other than the target, with a target; got source "
-                f"{source} and target {target}."
+                f"{source} and target {target}. Give the attack's target, and a source class "
+                "that differs from it (or no source)."
             )
         self.train = train
         self.test = test

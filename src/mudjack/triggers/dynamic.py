@@ -25,25 +25,35 @@ class DynamicTrigger(Trigger):
     def __init__(self, triggers: list[PatchTrigger]) -> None:
         triggers = list(triggers)
         if len(triggers) < 2 or not all(isinstance(t, PatchTrigger) for t in triggers):
+            kinds = ", ".join(type(t).__name__ for t in triggers) or "none"
             raise InputError(
-                f"Expected two or more PatchTriggers for a dynamic trigger, got {triggers!r}."
+                f"Expected two or more PatchTriggers for a dynamic trigger, got {kinds}. Build "
+                "each with PatchTrigger or pattern_trigger()."
             )
         shapes = {tuple(t.pattern.shape) for t in triggers}
         if len(shapes) != 1:
-            raise InputError(f"Expected triggers of one image shape, got shapes {sorted(shapes)}.")
+            raise InputError(
+                f"Expected triggers of one image shape, got shapes {sorted(shapes)}. Build them "
+                "all for the encoder's image shape."
+            )
         self.triggers = [t.with_random_location(True) for t in triggers]
 
     def component(self, index: int) -> PatchTrigger:
         """Trigger ``index`` alone (at a random location): what one bug instance carries."""
         if not 0 <= index < len(self.triggers):
             raise InputError(
-                f"Expected a trigger index in 0..{len(self.triggers) - 1}, got {index}."
+                f"Expected a trigger index in 0..{len(self.triggers) - 1}, got {index}. A dynamic "
+                f"trigger has {len(self.triggers)} triggers."
             )
         return self.triggers[index]
 
     def with_random_location(self, flag: bool = True) -> DynamicTrigger:
         if not flag:
-            raise InputError("A dynamic trigger is always at a random location.")
+            raise InputError(
+                "Expected a random location for a dynamic trigger, got a request for a fixed "
+                "one: its triggers are always pasted at random positions. Use a PatchTrigger "
+                "for a fixed location."
+            )
         return self
 
     def __repr__(self) -> str:

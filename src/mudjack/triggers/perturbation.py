@@ -28,14 +28,22 @@ class PerturbationTrigger(Trigger):
     def __init__(self, delta: torch.Tensor) -> None:
         delta = torch.as_tensor(delta).float()
         if delta.dim() != 3:
-            raise InputError(f"Expected a perturbation (C, H, W), got {tuple(delta.shape)}.")
-        if not torch.isfinite(delta).all() or delta.abs().max() > 1:
             raise InputError(
-                "Expected perturbation values that are finite and in [-1, 1] (pixel units), got "
-                "values outside. Build one with PerturbationTrigger.random_sign(shape, epsilon)."
+                f"Expected a perturbation (C, H, W), got shape {tuple(delta.shape)}. Give one "
+                "value per channel and pixel of an image."
+            )
+        finite = bool(torch.isfinite(delta).all())
+        if not finite or delta.abs().max() > 1:
+            got = f"largest magnitude {delta.abs().max():.3g}" if finite else "non-finite values"
+            raise InputError(
+                f"Expected perturbation values that are finite and in [-1, 1] (pixel units), got "
+                f"{got}. Build one with PerturbationTrigger.random_sign(shape, epsilon)."
             )
         if delta.abs().max() == 0:
-            raise InputError("Expected a non-zero perturbation, got all zeros.")
+            raise InputError(
+                "Expected a non-zero perturbation, got all zeros: it would change nothing. "
+                "Build one with PerturbationTrigger.random_sign(shape, epsilon)."
+            )
         self.delta = delta
 
     @classmethod
@@ -69,7 +77,7 @@ class PerturbationTrigger(Trigger):
         if tuple(x.shape[-3:]) != tuple(self.delta.shape) or x.dim() not in (3, 4):
             raise InputError(
                 f"Expected images of shape (N, {', '.join(map(str, self.delta.shape))}) for "
-                f"this trigger, got {tuple(x.shape)}."
+                f"this trigger, got {tuple(x.shape)}. Use a trigger made for these images."
             )
         return (x + self.delta.to(x.device, x.dtype)).clamp(0, 1)
 
@@ -77,7 +85,8 @@ class PerturbationTrigger(Trigger):
         if tuple(self.delta.shape) != tuple(spec.shape):
             raise InputError(
                 f"Expected a perturbation of shape {tuple(spec.shape)} for this encoder's "
-                f"images, got {tuple(self.delta.shape)}."
+                f"images, got {tuple(self.delta.shape)}. Make one of the encoder's image size "
+                "(PerturbationTrigger.random_sign(shape, epsilon))."
             )
 
     def tensors(self) -> dict[str, torch.Tensor]:

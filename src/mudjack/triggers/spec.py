@@ -68,7 +68,10 @@ def trigger_from_spec(spec: dict[str, Any], shape: tuple[int, int, int]) -> Trig
         if kind == "perturbation":
             return PerturbationTrigger.random_sign(shape, **rest)
     except (KeyError, TypeError) as exc:
-        raise InputError(f"Expected a complete {kind} trigger spec, got {spec!r} ({exc}).") from exc
+        raise InputError(
+            f"Expected a complete {kind} trigger spec, got {spec!r} (missing or unexpected "
+            f"field: {exc}). See mudjack.triggers.builtin_trigger_spec for complete ones."
+        ) from exc
     raise InputError(
         f"Unknown trigger spec kind {kind!r} in {spec!r}. Expected one of: {', '.join(SPEC_KINDS)}."
     )
