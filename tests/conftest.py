@@ -55,13 +55,21 @@ def random_images():
 
 
 @pytest.fixture(scope="session")
-def planted(digits):
-    """A tiny encoder with a BadEncoder trigger planted on the digits (target class 0)."""
+def clean_digits(digits):
+    """The digits split 1,200 / 597 and a tiny SimCLR encoder pre-trained on the first part
+    (attacks copy it; nothing may train it in place)."""
     data = digits.shuffled(0)
     train, test = data.subset(slice(0, 1200)), data.subset(slice(1200, None))
     torch.manual_seed(0)
     clean = create_encoder("tiny_cnn", width=8, in_channels=1, image_size=8, embed_dim=16)
     SimCLR(epochs=10, batch_size=128).fit(clean, train.images, seed=0)
+    return train, test, clean
+
+
+@pytest.fixture(scope="session")
+def planted(clean_digits):
+    """A tiny encoder with a BadEncoder trigger planted on the digits (target class 0)."""
+    train, test, clean = clean_digits
     trigger = PatchTrigger.square((1, 8, 8), size=2)
     refs = select_reference_inputs(train, 0, 3, seed=0)
     bad = BadEncoder(epochs=30, batch_size=128).fit(clean, train.images, refs, trigger, seed=0)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mudjack import DownstreamClient, MLPClassifier, SimCLR, select_bug
+from mudjack import DownstreamClient, MLPClassifier, select_bug
 from mudjack.attacks import SourceSpecificBadEncoder, create_attack, select_reference_inputs
 from mudjack.downstream.client import Metrics
-from mudjack.encoders import create_encoder
 from mudjack.errors import InputError
 from mudjack.triggers import PatchTrigger
 
@@ -16,12 +15,8 @@ SOURCE, TARGET = 1, 0
 
 
 @pytest.fixture(scope="module")
-def source_attack(digits):
-    data = digits.shuffled(0)
-    train, test = data.subset(slice(0, 1200)), data.subset(slice(1200, None))
-    torch.manual_seed(0)
-    clean = create_encoder("tiny_cnn", width=8, in_channels=1, image_size=8, embed_dim=16)
-    SimCLR(epochs=10, batch_size=128).fit(clean, train.images, seed=0)
+def source_attack(clean_digits):
+    train, test, clean = clean_digits
     trigger = PatchTrigger.square((1, 8, 8), size=2)
     refs = select_reference_inputs(train, TARGET, 3, seed=0)
     attack = SourceSpecificBadEncoder(source=SOURCE, alpha1=0.8, epochs=60, batch_size=128)

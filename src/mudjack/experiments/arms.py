@@ -16,7 +16,7 @@ import torch
 
 from mudjack.bug import BugInstance, select_normal_bug, synthesize_reference
 from mudjack.experiments.cache import RunCache
-from mudjack.experiments.prepared import Draw, Prepared, image_list, pair_cosine
+from mudjack.experiments.prepared import Draw, Prepared, image_list, mask_rows, pair_cosine
 from mudjack.experiments.settings import Setting
 from mudjack.experiments.spec import Arm
 from mudjack.patching import create_patcher
@@ -124,8 +124,8 @@ def _arm_trigger(
     elif arm.reverse is not None:  # the setting's own method: the draw's trigger is the one
         rev = draw.reverse
         out["reverse"] = dict(draw.reverse_row)
-    if rev is not None and isinstance(rev.trigger, PatchTrigger):
-        out["reverse"]["mask"] = rev.trigger.mask[0].int().tolist()
+    if rev is not None and (mask := mask_rows(rev.trigger)) is not None:
+        out["reverse"]["mask"] = mask
     if rev is not None and isinstance(prep.true_trigger, PerturbationTrigger):
         out["reverse"]["image"] = trigger_image(rev.trigger)  # Figure 5
     if reverse == "inversion" and arm.reverse_params:

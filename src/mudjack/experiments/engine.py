@@ -22,7 +22,7 @@ import torch
 from mudjack.errors import InputError
 from mudjack.experiments.arms import ArmRun, run_arm
 from mudjack.experiments.cache import RunCache
-from mudjack.experiments.prepared import Draw, Prepared
+from mudjack.experiments.prepared import Draw, Prepared, mask_rows
 from mudjack.experiments.settings import resolve_setting
 from mudjack.experiments.spec import CORE_METRICS, METRICS, Experiment, Part, get_experiment
 from mudjack.report.tables import mean_std
@@ -157,7 +157,7 @@ def _run_bug(
             out["bug"] = {
                 "true_label": arm_draw.bug.label,
                 "before": arm_draw.before.to_dict(),
-                "reverse": {**arm_draw.reverse_row, **_mask(arm_draw)},
+                "reverse": {**arm_draw.reverse_row, "mask": mask_rows(arm_draw.reverse.trigger)},
             }
         a = out["after"]
         say(
@@ -173,12 +173,6 @@ def _run_bug(
         "arms": arms,
         "seconds": {"reverse": draw.reverse.seconds},
     }
-
-
-def _mask(draw: Draw) -> dict[str, Any]:
-    """The recovered trigger's mask of a draw, for figures (image patch triggers only)."""
-    trigger = draw.reverse.trigger
-    return {"mask": trigger.mask[0].int().tolist()} if isinstance(trigger, PatchTrigger) else {}
 
 
 def _bug_figures(prep: Prepared, draw: Draw, folder: str | Path) -> None:

@@ -207,6 +207,11 @@ def prepare(setting: Setting, **kwargs: Any) -> Prepared:
     return Prepared(setting, **kwargs)
 
 
+def mask_rows(trigger: Any) -> list[list[int]] | None:
+    """A patch trigger's 0/1 mask as rows (for JSON and figures); None for other triggers."""
+    return trigger.mask[0].int().tolist() if isinstance(trigger, PatchTrigger) else None
+
+
 def image_list(image: torch.Tensor) -> list[list[float]]:
     """An image's first channel as rows of numbers rounded to 4 digits (for JSON and figures)."""
     return [[round(float(v), 4) for v in row] for row in image.reshape(-1, *image.shape[-2:])[0]]

@@ -107,7 +107,7 @@ def _chain(results: dict[str, Any], figure_cls: Any) -> Any:
     for k, (label, arm) in enumerate(zip([r["label"] for r in rows[1:]], links, strict=False)):
         rev = arm.get("bug", {}).get("reverse", {})
         sub = fig.add_subplot(grid[k + 1])
-        if "mask" in rev:
+        if rev.get("mask") is not None:
             sub.imshow(rev["mask"], cmap="gray", vmin=0, vmax=1)
         iou = rev.get("iou")
         sub.set_title(
