@@ -25,6 +25,7 @@ from mudjack import (
 from mudjack.attacks import select_reference_inputs
 from mudjack.data import ImageDataset
 from mudjack.encoders import create_encoder
+from mudjack.utils import seeded
 
 
 @pytest.fixture(autouse=True)
@@ -46,6 +47,19 @@ def digits() -> ImageDataset:
 def tiny_encoder():
     torch.manual_seed(0)
     return create_encoder("tiny_cnn", width=8, in_channels=1, image_size=8, embed_dim=16).eval()
+
+
+@pytest.fixture
+def patch_case(digits):
+    """A random tiny encoder, a bug x_b = x_r ⊕ t from the digits and 64 validation digits."""
+    with seeded(0):
+        encoder = create_encoder(
+            "tiny_cnn", width=4, in_channels=1, image_size=8, embed_dim=8
+        ).eval()
+    trigger = PatchTrigger.square((1, 8, 8), size=2)
+    x_r = digits.images[0]
+    bug = BugInstance(trigger.apply(x_r), x_r, int(digits.labels[0]))
+    return encoder, bug, digits.images[1:65], trigger
 
 
 @pytest.fixture

@@ -23,12 +23,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import pytest
 import torch
 
-from mudjack import BugInstance, Mudjacking, PatchTrigger, create_patcher
-from mudjack.encoders import create_encoder
-from mudjack.utils import seeded, sha256_tensors
+from mudjack import Mudjacking, create_patcher
+from mudjack.utils import sha256_tensors
 
 START_SHA = "8e8f1ee160fa316514b9b6bca2b62dc4dc0642e13f0f443f86b8d367cd4a4f81"
 
@@ -101,30 +99,17 @@ def weights_sha(encoder: torch.nn.Module) -> str:
     return sha256_tensors(*encoder.state_dict().values())
 
 
-@pytest.fixture
-def case(digits):
-    """A random tiny encoder, a bug x_b = x_r ⊕ t from the digits and 64 validation digits."""
-    with seeded(0):
-        encoder = create_encoder(
-            "tiny_cnn", width=4, in_channels=1, image_size=8, embed_dim=8
-        ).eval()
-    trigger = PatchTrigger.square((1, 8, 8), size=2)
-    x_r = digits.images[0]
-    bug = BugInstance(trigger.apply(x_r), x_r, int(digits.labels[0]))
-    return encoder, bug, digits.images[1:65], trigger
-
-
 def _cos(encoder, bug) -> float:
     f = encoder.eval().embed(torch.stack([bug.x_b, bug.x_r]))
     return float(f[0] @ f[1])
 
 
-def test_the_starting_weights_are_pinned(case):
-    assert weights_sha(case[0]) == START_SHA
+def test_the_starting_weights_are_pinned(patch_case):
+    assert weights_sha(patch_case[0]) == START_SHA
 
 
-def test_mudjacking_is_pinned_to_the_last_bit(case):
-    encoder, bug, val, trigger = case
+def test_mudjacking_is_pinned_to_the_last_bit(patch_case):
+    encoder, bug, val, trigger = patch_case
     patcher = Mudjacking(epochs=1, batch_size=16, max_steps=4, log_every=1)
     with one_thread():
         result = patcher.patch(encoder, bug, val, trigger, seed=0)
@@ -136,8 +121,8 @@ def test_mudjacking_is_pinned_to_the_last_bit(case):
     assert weights_sha(encoder) == START_SHA  # the input encoder is untouched
 
 
-def test_fine_tuning_baseline_is_pinned_to_the_last_bit(case):
-    encoder, bug, val, _ = case
+def test_fine_tuning_baseline_is_pinned_to_the_last_bit(patch_case):
+    encoder, bug, val, _ = patch_case
     patcher = create_patcher("ft", epochs=1, batch_size=16, max_steps=4, log_every=1)
     with one_thread():
         result = patcher.patch(encoder, bug, val, seed=0)
@@ -148,8 +133,8 @@ def test_fine_tuning_baseline_is_pinned_to_the_last_bit(case):
     assert weights_sha(result.encoder) == FT_SHA
 
 
-def test_fine_pruning_baseline_is_pinned_to_the_last_bit(case):
-    encoder, bug, val, _ = case
+def test_fine_pruning_baseline_is_pinned_to_the_last_bit(patch_case):
+    encoder, bug, val, _ = patch_case
     patcher = create_patcher("fine-pruning", epochs=1, batch_size=16, max_steps=4)
     with one_thread():
         result = patcher.patch(encoder, bug, val, seed=0)

@@ -28,7 +28,14 @@ from mudjack.errors import (
     OutputExistsError,
     UnknownNameError,
 )
-from mudjack.patching import Mudjacking, Patcher, PatchResult, create_patcher, list_patchers
+from mudjack.patching import (
+    Mudjacking,
+    PatchCheckpoint,
+    Patcher,
+    PatchResult,
+    create_patcher,
+    list_patchers,
+)
 from mudjack.pretrain import SimCLR
 from mudjack.reverse import ReverseResult, TriggerReverser
 from mudjack.triggers import PatchTrigger, Trigger, load_trigger
@@ -49,6 +56,7 @@ __all__ = [
     "MudjackError",
     "Mudjacking",
     "OutputExistsError",
+    "PatchCheckpoint",
     "PatchResult",
     "PatchTrigger",
     "Patcher",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -22,12 +24,18 @@ from mudjack.cli._common import (
 )
 from mudjack.data import load_pretraining
 from mudjack.encoders import encoder_folder, read_config, save_encoder
-from mudjack.errors import MudjackError
+from mudjack.errors import InputError, MudjackError
 from mudjack.experiments import get_setting
-from mudjack.patching import Mudjacking
+from mudjack.patching import Mudjacking, PatchCheckpoint
 from mudjack.reverse import TriggerReverser
-from mudjack.triggers import load_trigger
-from mudjack.utils import ensure_new_path, make_generator, sha256_tensors, take
+from mudjack.triggers import Trigger, load_trigger
+from mudjack.utils import (
+    ensure_new_path,
+    make_generator,
+    sha256_tensors,
+    take,
+    write_json_atomic,
+)
 
 
 def _per_modality(key: str, fmt: Any = str) -> str:
@@ -99,6 +107,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", default="occlusion", help="attribution method if reversing")
     p.add_argument("--out", type=Path, required=True, help="new encoder folder")
     _add_hyperparameters(p)
+    g = p.add_argument_group("surviving a kill")
+    g.add_argument(
+        "--checkpoint-every",
+        type=positive_int,
+        default=100,
+        metavar="N",
+        help="save the patch's state every N steps into the work folder OUT.work, removed "
+        "when the patch is written (default: 100)",
+    )
+    g.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted patch from its work folder OUT.work (same arguments)",
+    )
     add_common(p)
 
 
@@ -144,28 +166,68 @@ def _provenance(
     return provenance, cfg.get("metadata", {})
 
 
+def work_folder(out: Path) -> Path:
+    """Where an unfinished patch of ``out`` keeps its checkpoint and trigger."""
+    return out.with_name(out.name + ".work")
+
+
+def _check_work(a: argparse.Namespace, work: Path) -> None:
+    """A plain rerun over an interrupted patch's work folder is refused, naming it."""
+    if work.exists() and not a.resume:
+        step = PatchCheckpoint.step_of(work)
+        at = f"at step {step}" if step is not None else "before its first checkpoint"
+        raise InputError(
+            f"An interrupted patch of {str(a.out)!r} left its work folder {str(work)!r} "
+            f"(stopped {at}). Rerun the same command with --resume to continue it, or "
+            "delete the work folder to start over."
+        )
+
+
+def _trigger(a: argparse.Namespace, enc: Any, bug: Any, work: Path) -> tuple[Trigger, str]:
+    """The trigger file given, the one an interrupted run saved, or a new reverse-engineered
+    one (saved into the work folder, so that a resumed run patches with the same)."""
+    saved, record = work / "trigger.safetensors", work / "trigger.json"
+    if a.trigger:
+        return load_trigger(a.trigger).check(enc), f"file {a.trigger}"
+    if a.resume and saved.is_file() and record.is_file():
+        return load_trigger(saved).check(enc), json.loads(record.read_text())["how"]
+    rev = TriggerReverser(method=a.method).reverse(enc, bug, seed=a.seed, device=a.device)
+    how = f"reverse-engineered ({a.method})"
+    if not a.quiet:
+        log(f"reverse-engineered trigger {rev.trigger!r} in {rev.seconds:.1f}s")
+    work.mkdir(parents=True, exist_ok=True)
+    saved.unlink(missing_ok=True)
+    rev.trigger.save(saved)
+    write_json_atomic(record, {"how": how}, overwrite=True)
+    return rev.trigger, how
+
+
 def run(a: argparse.Namespace) -> int:
     ensure_new_path(a.out, "encoder folder")
+    work = work_folder(Path(a.out))
+    _check_work(a, work)
     enc = encoder(a)
     bug = load_bug(a.bug).check(enc)
     patcher = _patcher(a, enc.modality)  # bad hyperparameters fail before any work
-    if a.trigger:
-        trigger, how = load_trigger(a.trigger).check(enc), f"file {a.trigger}"
-    else:
-        rev = TriggerReverser(method=a.method).reverse(enc, bug, seed=a.seed, device=a.device)
-        trigger, how = rev.trigger, f"reverse-engineered ({a.method})"
-        if not a.quiet:
-            log(f"reverse-engineered trigger {trigger!r} in {rev.seconds:.1f}s")
+    trigger, how = _trigger(a, enc, bug, work)
     setting = paper(enc.modality)
     val_name = a.val or setting.val_data
     pool = load_pretraining(val_name).inputs
     perm = torch.randperm(len(pool), generator=make_generator(a.seed))
     val = take(pool, perm[: a.val_size if a.val_size is not None else setting.val_size])
+    ckpt = PatchCheckpoint(work, every=a.checkpoint_every)
+    if a.resume and not a.quiet:
+        step = PatchCheckpoint.step_of(work)
+        log(f"resuming from step {step}" if step is not None else "no checkpoint: starting")
     result = patcher.patch(
-        enc, bug, val, trigger, seed=a.seed, device=a.device, progress=not a.quiet
-    )
+        enc, bug, val, trigger, seed=a.seed, device=a.device, progress=not a.quiet,
+        checkpoint=ckpt,
+    )  # fmt: skip
     provenance, metadata = _provenance(a, enc, bug, how, (val_name, val), result)
-    save_encoder(result.encoder.cpu(), a.out, provenance=provenance, metadata=metadata)
-    trigger.save(Path(a.out) / "trigger.safetensors")
+    save_encoder(
+        result.encoder.cpu(), a.out, provenance=provenance, metadata=metadata,
+        extra_files={"trigger.safetensors": trigger.save},
+    )  # fmt: skip
+    shutil.rmtree(work, ignore_errors=True)
     print(f"patched encoder written to {a.out} ({result.steps} steps, {result.seconds:.1f}s)")
     return 0

@@ -36,8 +36,13 @@ def save_encoder(
     *,
     provenance: dict[str, Any] | None = None,
     metadata: dict[str, Any] | None = None,
+    extra_files: dict[str, Callable[[Path], Any]] | None = None,
 ) -> Path:
-    """Write ``encoder`` to a new folder ``path`` (atomically; never overwrites)."""
+    """Write ``encoder`` to a new folder ``path`` (atomically; never overwrites).
+
+    ``extra_files`` maps a file name to a function writing that file (given its path), for
+    what belongs in the folder beside the weights (a patch's trigger): they are written
+    before the folder appears, so it is never seen without them."""
     if not isinstance(encoder, Encoder):
         raise InputError(f"Expected a mudjack Encoder, got {type(encoder).__name__}.")
     with atomic_dir(path, "encoder folder") as tmp:
@@ -54,6 +59,8 @@ def save_encoder(
             "metadata": metadata or {},
         }
         write_json_atomic(tmp / CONFIG_NAME, cfg)
+        for name, write in (extra_files or {}).items():
+            write(tmp / name)
     return Path(path)
 
 

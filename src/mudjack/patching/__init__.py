@@ -18,6 +18,7 @@ from mudjack.patching.baselines import (
     FineTuneLp,
     Unlearning,
 )
+from mudjack.patching.checkpoint import PatchCheckpoint
 from mudjack.patching.mudjacking import Mudjacking
 from mudjack.patching.pruning import FinePruning
 
@@ -29,6 +30,7 @@ __all__ = [
     "FineTuneLinf",
     "FineTuneLp",
     "Mudjacking",
+    "PatchCheckpoint",
     "PatchResult",
     "Patcher",
     "Unlearning",

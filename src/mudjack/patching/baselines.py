@@ -100,6 +100,12 @@ class _Bounded(FineTune):
                 p.copy_(p0 + d)
         return {"projected_steps": float(state.projected_steps)}
 
+    def _hook_state(self, state: _Ball) -> dict[str, Any]:
+        return {"projected_steps": state.projected_steps}
+
+    def _restore_hook_state(self, state: _Ball, saved: dict[str, Any]) -> None:
+        state.projected_steps = int(saved["projected_steps"])
+
     def _project(self, deltas: list[torch.Tensor]) -> bool:
         """Project ``deltas`` in place onto the ball; return whether they were outside it."""
         raise NotImplementedError

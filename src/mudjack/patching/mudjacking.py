@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -33,6 +34,7 @@ from mudjack.data.augment import PatchAugment
 from mudjack.encoders.base import Encoder
 from mudjack.errors import InputError
 from mudjack.patching.base import Patcher, PatchResult, register_patcher
+from mudjack.patching.checkpoint import PatchCheckpoint, fingerprint
 from mudjack.triggers.base import Trigger
 from mudjack.utils import check_schedule, concat_inputs, make_generator, resolve_device, take
 
@@ -128,6 +130,14 @@ class Mudjacking(Patcher):
         """
         return None
 
+    def _hook_state(self, state: Any) -> dict[str, Any]:
+        """What of the hooks' state a checkpoint must keep (numbers; the weights they track
+        are recomputed by :meth:`_begin`)."""
+        return {}
+
+    def _restore_hook_state(self, state: Any, saved: dict[str, Any]) -> None:
+        """Put back what :meth:`_hook_state` returned, when a patch resumes."""
+
     def patch(
         self,
         encoder: Encoder,
@@ -138,10 +148,17 @@ class Mudjacking(Patcher):
         seed: int = 0,
         device: str | torch.device = "cpu",
         progress: bool = False,
+        checkpoint: PatchCheckpoint | None = None,
     ) -> PatchResult:
+        """See :meth:`Patcher.patch`. With ``checkpoint``, the state is saved every
+        ``checkpoint.every`` steps, and a checkpoint of this same patch already in its folder
+        is continued from (bit-identical to an uninterrupted run on CPU)."""
         val = self._check(encoder, bug, val_data, trigger)
         use_val = self.lambda_l != 0 or self.lambda_g != 0
         use_trigger = self.lambda_g != 0
+        ident = None
+        if checkpoint is not None:
+            ident = fingerprint(encoder, bug.sha256, val, trigger, self.provenance(), seed)
         if use_trigger and self.random_location:
             trigger = trigger.with_random_location(True)  # type: ignore[union-attr]
         dev = resolve_device(device)
@@ -157,28 +174,38 @@ class Mudjacking(Patcher):
         if self.max_steps is not None:
             total = min(total, self.max_steps)
         state = self._begin(patched, bug, val, seed)
-        history: list[dict[str, float]] = []
-        bar = tqdm(total=total, desc=type(self).__name__, unit="step", disable=not progress)
-        start = time.perf_counter()
-        step = 0
-        while step < total:
-            perm = torch.randperm(n, generator=gen, device="cpu")
-            for i in range(per_epoch):
-                if step >= total:
-                    break
-                x = take(pool, perm[i * m : (i + 1) * m])
-                t = trigger if use_trigger else None
-                step += 1
-                log = step % self.log_every == 0 or step == total
-                rec = self._step(patched, frozen, opt, state, (pair, x, t, use_val, gen), log)
-                bar.update(1)
-                if rec is not None:
-                    history.append({"step": step, **rec})
-                    bar.set_postfix({k[:1]: f"{rec[k]:.3f}" for k in _LOGGED if k in rec})
+        loop = _Loop(step=0, perm=torch.empty(0, dtype=torch.long), i=per_epoch, history=[])
+        if checkpoint is not None:
+            saved = checkpoint.load(ident)  # type: ignore[arg-type]
+            if saved is not None:
+                loop.restore(saved, patched, opt, gen)
+                self._restore_hook_state(state, saved["hook"])
+        bar = tqdm(
+            total=total, initial=loop.step, desc=type(self).__name__, unit="step",
+            disable=not progress,
+        )  # fmt: skip
+        start = time.perf_counter() - loop.seconds
+        while loop.step < total:
+            if loop.i >= per_epoch:
+                loop.perm, loop.i = torch.randperm(n, generator=gen, device="cpu"), 0
+            x = take(pool, loop.perm[loop.i * m : (loop.i + 1) * m])
+            t = trigger if use_trigger else None
+            loop.i += 1
+            loop.step += 1
+            log = loop.step % self.log_every == 0 or loop.step == total
+            rec = self._step(patched, frozen, opt, state, (pair, x, t, use_val, gen), log)
+            bar.update(1)
+            if rec is not None:
+                loop.history.append({"step": loop.step, **rec})
+                bar.set_postfix({k[:1]: f"{rec[k]:.3f}" for k in _LOGGED if k in rec})
+            if checkpoint is not None and checkpoint.due(loop.step, total):
+                loop.seconds = time.perf_counter() - start
+                saved = loop.state(ident, patched, opt, gen)  # type: ignore[arg-type]
+                checkpoint.save({**saved, "hook": self._hook_state(state)})
         bar.close()
         seconds = time.perf_counter() - start
         patched.eval().requires_grad_(False)
-        return PatchResult(patched, step, seconds, history, self.provenance())
+        return PatchResult(patched, loop.step, seconds, loop.history, self.provenance())
 
     def _optimizer(self, patched: Encoder) -> torch.optim.Optimizer:
         params = [p for p in patched.parameters() if p.requires_grad]
@@ -281,3 +308,40 @@ class Mudjacking(Patcher):
 
 
 _LOGGED = ("effectiveness", "locality", "generalizability")
+
+
+@dataclass
+class _Loop:
+    """Where a patch loop stands: the step, this epoch's order of D_val and the position in
+    it, the log so far, and the seconds spent (what a checkpoint saves besides the weights,
+    the optimiser and the generator)."""
+
+    step: int
+    perm: torch.Tensor
+    i: int
+    history: list[dict[str, float]]
+    seconds: float = 0.0
+
+    def state(
+        self, ident: dict[str, Any], patched: Encoder, opt: torch.optim.Optimizer, gen: Any
+    ) -> dict[str, Any]:
+        return {
+            "fingerprint": ident,
+            "step": self.step,
+            "perm": self.perm,
+            "i": self.i,
+            "history": self.history,
+            "seconds": self.seconds,
+            "weights": patched.state_dict(),
+            "optimizer": opt.state_dict(),
+            "generator": gen.get_state(),
+        }
+
+    def restore(
+        self, saved: dict[str, Any], patched: Encoder, opt: torch.optim.Optimizer, gen: Any
+    ) -> None:
+        patched.load_state_dict(saved["weights"])
+        opt.load_state_dict(saved["optimizer"])
+        gen.set_state(saved["generator"])
+        self.step, self.perm, self.i = int(saved["step"]), saved["perm"], int(saved["i"])
+        self.history, self.seconds = list(saved["history"]), float(saved["seconds"])
