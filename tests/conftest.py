@@ -24,7 +24,7 @@ from mudjack import (
 )
 from mudjack.attacks import select_reference_inputs
 from mudjack.data import ImageDataset
-from mudjack.encoders import create_encoder
+from mudjack.encoders import create_encoder, save_encoder
 from mudjack.utils import seeded
 
 
@@ -60,6 +60,26 @@ def patch_case(digits):
     x_r = digits.images[0]
     bug = BugInstance(trigger.apply(x_r), x_r, int(digits.labels[0]))
     return encoder, bug, digits.images[1:65], trigger
+
+
+@pytest.fixture
+def patch_args(tmp_path, digits):
+    """`mudjack patch` arguments (all but --out) on a tiny encoder folder `enc`, a bug folder
+    `bug`, a trigger file and 64 validation digits, all in ``tmp_path``; 12 steps."""
+    x = (digits.images[:, 0] * 255).round().to(torch.uint8).numpy()
+    np.savez(tmp_path / "digits.npz", x=x, y=digits.labels.numpy())
+    with seeded(0):
+        enc = create_encoder("tiny_cnn", width=4, in_channels=1, image_size=8, embed_dim=8)
+    save_encoder(enc, tmp_path / "enc")
+    trigger = PatchTrigger.square((1, 8, 8), size=2)
+    trigger.save(tmp_path / "t.safetensors")
+    x_r = digits.images[0]
+    BugInstance(trigger.apply(x_r), x_r, int(digits.labels[0])).save(tmp_path / "bug")
+    return [
+        "patch", "--encoder", tmp_path / "enc", "--bug", tmp_path / "bug",
+        "--val", tmp_path / "digits.npz", "--val-size", 64, "--trigger", tmp_path / "t.safetensors",
+        "--epochs", 3, "--batch-size", 16, "--checkpoint-every", 2, "--quiet",
+    ]  # fmt: skip
 
 
 @pytest.fixture

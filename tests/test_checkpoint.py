@@ -9,15 +9,12 @@ import subprocess
 import sys
 import textwrap
 
-import numpy as np
 import pytest
-import torch
 
-from mudjack import BugInstance, Mudjacking, PatchTrigger, create_patcher
-from mudjack.encoders import create_encoder, save_encoder
+from mudjack import Mudjacking, create_patcher
 from mudjack.errors import InputError
 from mudjack.patching import PatchCheckpoint
-from mudjack.utils import seeded, sha256_tensors
+from mudjack.utils import sha256_tensors
 
 
 class Interrupted(Exception):
@@ -112,24 +109,6 @@ KILLER = textwrap.dedent(
     sys.exit(main(sys.argv[1:]))
     """
 )
-
-
-@pytest.fixture
-def patch_args(tmp_path, digits):
-    x = (digits.images[:, 0] * 255).round().to(torch.uint8).numpy()
-    np.savez(tmp_path / "digits.npz", x=x, y=digits.labels.numpy())
-    with seeded(0):
-        enc = create_encoder("tiny_cnn", width=4, in_channels=1, image_size=8, embed_dim=8)
-    save_encoder(enc, tmp_path / "enc")
-    trigger = PatchTrigger.square((1, 8, 8), size=2)
-    trigger.save(tmp_path / "t.safetensors")
-    x_r = digits.images[0]
-    BugInstance(trigger.apply(x_r), x_r, int(digits.labels[0])).save(tmp_path / "bug")
-    return [
-        "patch", "--encoder", tmp_path / "enc", "--bug", tmp_path / "bug",
-        "--val", tmp_path / "digits.npz", "--val-size", 64, "--trigger", tmp_path / "t.safetensors",
-        "--epochs", 3, "--batch-size", 16, "--checkpoint-every", 2, "--quiet",
-    ]  # fmt: skip
 
 
 def cli(*argv, killer=False):

@@ -12,7 +12,20 @@ import os
 import sys
 from collections.abc import Sequence
 
-from mudjack.cli import attack, bug, demo, evaluate, patch, pretrain, reproduce, reverse, zoo
+from mudjack.cli import (
+    attack,
+    bug,
+    demo,
+    diff,
+    evaluate,
+    history,
+    patch,
+    pretrain,
+    replay,
+    reproduce,
+    reverse,
+    zoo,
+)
 from mudjack.cli._common import EPILOG
 from mudjack.errors import MudjackError
 from mudjack.utils import resolve_device
@@ -36,6 +49,9 @@ COMMANDS = {
     "attack": attack,
     "reproduce": reproduce,
     "zoo": zoo,
+    "history": history,
+    "diff": diff,
+    "replay": replay,
 }
 
 __all__ = ["COMMANDS", "build_parser", "main"]

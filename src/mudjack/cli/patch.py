@@ -166,6 +166,13 @@ def _provenance(
     return provenance, cfg.get("metadata", {})
 
 
+def validation(name: str, size: int | None, seed: int, modality: str) -> Any:
+    """D_val: ``size`` inputs (default: the paper's) of the data ``name``, drawn with ``seed``."""
+    pool = load_pretraining(name).inputs
+    perm = torch.randperm(len(pool), generator=make_generator(seed))
+    return take(pool, perm[: size if size is not None else paper(modality).val_size])
+
+
 def work_folder(out: Path) -> Path:
     """Where an unfinished patch of ``out`` keeps its checkpoint and trigger."""
     return out.with_name(out.name + ".work")
@@ -210,11 +217,8 @@ def run(a: argparse.Namespace) -> int:
     bug = load_bug(a.bug).check(enc)
     patcher = _patcher(a, enc.modality)  # bad hyperparameters fail before any work
     trigger, how = _trigger(a, enc, bug, work)
-    setting = paper(enc.modality)
-    val_name = a.val or setting.val_data
-    pool = load_pretraining(val_name).inputs
-    perm = torch.randperm(len(pool), generator=make_generator(a.seed))
-    val = take(pool, perm[: a.val_size if a.val_size is not None else setting.val_size])
+    val_name = a.val or paper(enc.modality).val_data
+    val = validation(val_name, a.val_size, a.seed, enc.modality)
     ckpt = PatchCheckpoint(work, every=a.checkpoint_every)
     if a.resume and not a.quiet:
         step = PatchCheckpoint.step_of(work)
