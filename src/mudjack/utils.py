@@ -172,6 +172,17 @@ def check_schedule(
         )
 
 
+def check_range(value: float, name: str, lo: float = 0.0, hi: float = 1.0) -> float:
+    """Raise :class:`InputError` unless ``value`` is a finite number in ``[lo, hi]``."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok or not (math.isfinite(value) and lo <= value <= hi):
+        raise InputError(
+            f"Expected {name} to be a finite number in [{lo:g}, {hi:g}], got {value!r}. Pass a "
+            f"value in that range (e.g. {(lo + hi) / 2:g})."
+        )
+    return value
+
+
 def batched(n: int, batch_size: int) -> Iterator[slice]:
     """Yield slices covering ``range(n)`` in chunks of ``batch_size``."""
     if batch_size <= 0:

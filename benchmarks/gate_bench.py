@@ -1,0 +1,163 @@
+"""The acceptance gate against malicious bug reports; writes JSON (never asserts).
+
+    python benchmarks/gate_bench.py --reports 20 --json results/gate_bench.json
+
+On the default setting (the shipped BadEncoder model, its Fashion-MNIST client), it draws
+``--reports`` genuine bug reports and, from each, one malicious report of every kind in
+``mudjack.gate.malicious.KINDS``. Every report goes through the intake checks; every report
+that passes is patched (Mudjacking, the setting's schedule or ``--patch-steps``) and the patch
+goes through the release checks. With the gate off, the first ``--damage-reports`` reports of
+each kind are patched whatever intake says, and the client's clean accuracy is measured before
+and after (the damage a malicious report does when nobody checks).
+
+The provider's probe data is the downstream training split past the client's training inputs
+(2,000 to fit the probe, 2,000 held out), so neither the client nor the attacker sent it.
+``--stage intake`` stops after intake (no patching: minutes, not hours).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from mudjack.data import load_downstream
+from mudjack.experiments import get_setting
+from mudjack.experiments.prepared import prepare
+from mudjack.gate import Intake, ProbeData, Release
+from mudjack.gate.malicious import KINDS, craft
+from mudjack.gate.probe import KnnProbe
+from mudjack.patching import Mudjacking
+from mudjack.report.tables import mean_std
+from mudjack.utils import write_json_atomic
+
+
+def probe_data(prep: Any, size: int) -> ProbeData:
+    train, _ = load_downstream(prep.setting.downstream)
+    start = prep.setting.n_train
+    fit, held = slice(start, start + size), slice(start + size, start + 2 * size)
+    return ProbeData(train.inputs[fit], train.labels[fit], train.inputs[held], train.labels[held])
+
+
+def reports(prep: Any, n: int, seed: int, say: Any) -> list[dict[str, Any]]:
+    """Genuine reports and, from each, one malicious report per kind."""
+    out = []
+    for s in range(seed, seed + n):
+        draw = prep.draw(s)
+        out.append({"kind": "genuine", "seed": s, "bug": draw.bug, "draw": draw})
+        for kind in KINDS:
+            bug = craft(kind, prep.backdoored, draw.bug, prep.test.inputs, prep.test.labels, s)
+            out.append({"kind": kind, "seed": s, "bug": bug, "draw": draw})
+        say(f"reports of bug seed {s} drawn")
+    return out
+
+
+def intake(prep: Any, rows: list[dict[str, Any]], probe: KnnProbe, gate: Intake) -> None:
+    for r in rows:
+        rev = prep.reverser.reverse(prep.backdoored, r["bug"], seed=r["seed"])
+        r["reversed"] = rev
+        r["intake"] = gate.check(prep.backdoored, r["bug"], probe, rev)
+
+
+def release(prep: Any, r: dict[str, Any], data: ProbeData, gate: Release, steps: int) -> None:
+    """Patch with the report, then the release checks and the client's metrics."""
+    patcher = Mudjacking(**{**prep.setting.patch, "max_steps": steps})
+    rev = r["reversed"]
+    result = patcher.patch(prep.backdoored, r["bug"], r["draw"].val, rev.trigger, seed=r["seed"])
+    r["release"] = gate.check(prep.backdoored, result.encoder, r["bug"], rev.trigger, data,
+                              seed=r["seed"])  # fmt: skip
+    after, _ = prep.measure(result.encoder, r["bug"], seed=r["seed"])
+    before = r["draw"].before
+    r["client"] = {"acc_before": before.acc, "acc_after": after.acc, "asr_after": after.asr,
+                   "acc_drop": before.acc - after.acc, "cp_after": after.cp}  # fmt: skip
+
+
+def row_json(r: dict[str, Any]) -> dict[str, Any]:
+    out = {"kind": r["kind"], "seed": r["seed"], "intake": r["intake"].to_dict()}
+    if "release" in r:
+        out["release"] = r["release"].to_dict()
+    if "client" in r:
+        out["client"] = r["client"]
+    out["refused"] = refused(r)
+    return out
+
+
+def refused(r: dict[str, Any]) -> bool | None:
+    """Refused by intake, or by release; None if it passed intake and was not patched."""
+    if not r["intake"].accepted:
+        return True
+    return None if "release" not in r else not r["release"].accepted
+
+
+def confusion(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    table = {}
+    for kind in ("genuine", *KINDS):
+        mine = [r for r in rows if r["kind"] == kind]
+        at_intake = sum(not r["intake"].accepted for r in mine)
+        at_release = sum(r["intake"].accepted and r.get("release") is not None
+                         and not r["release"].accepted for r in mine)  # fmt: skip
+        table[kind] = {
+            "reports": len(mine),
+            "refused_at_intake": at_intake,
+            "refused_at_release": at_release,
+            "accepted": len(mine) - at_intake - at_release,
+            "refusal_rate": (at_intake + at_release) / max(1, len(mine)),
+            "failed_checks": _failed(mine),
+            "acc_drop_gate_off": mean_std([r["client"]["acc_drop"] for r in mine if "client" in r]),
+        }
+    return table
+
+
+def _failed(rows: list[dict[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for r in rows:
+        for stage in ("intake", "release"):
+            for name in r[stage].failed if stage in r else []:
+                counts[f"{stage}.{name}"] = counts.get(f"{stage}.{name}", 0) + 1
+    return counts
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--reports", type=int, default=20, help="genuine reports (and of each kind)")
+    p.add_argument("--damage-reports", type=int, default=5,
+                   help="reports of each kind patched with the gate off")  # fmt: skip
+    p.add_argument("--patch-steps", type=int, default=None, help="default: the setting's")
+    p.add_argument("--probe-size", type=int, default=2000)
+    p.add_argument("--stage", choices=["intake", "all"], default="all")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", required=True)
+    a = p.parse_args()
+    start = time.perf_counter()
+    prep = prepare(get_setting("default"), log=print)
+    steps = a.patch_steps or prep.setting.patch["max_steps"]
+    data = probe_data(prep, a.probe_size)
+    probe = KnnProbe().fit(prep.backdoored, data.fit_inputs, data.fit_labels)
+    rows = reports(prep, a.reports, a.seed, print)
+    intake_gate, release_gate = Intake(), Release()
+    intake(prep, rows, probe, intake_gate)
+    print(f"intake done in {time.perf_counter() - start:.0f}s")
+    if a.stage == "all":
+        for kind in ("genuine", *KINDS):
+            mine = [r for r in rows if r["kind"] == kind]
+            for i, r in enumerate(mine):
+                if r["intake"].accepted or i < a.damage_reports:
+                    release(prep, r, data, release_gate, steps)
+                    print(f"{kind} {r['seed']}: {row_json(r)['refused']} {r.get('client')}")
+    result = {
+        "setting": prep.setting.name,
+        "encoder": prep.setting.encoder,
+        "patch_steps": steps,
+        "probe": {"k": probe.k, "fit": len(data.fit_labels), "held_out": len(data.held_labels)},
+        "intake_thresholds": intake_gate.get_params(),
+        "release_thresholds": release_gate.get_params(),
+        "confusion": confusion(rows),
+        "reports": [row_json(r) for r in rows],
+        "seconds": time.perf_counter() - start,
+    }
+    write_json_atomic(a.json, result)
+    print(f"-> {a.json}")
+
+
+if __name__ == "__main__":
+    main()

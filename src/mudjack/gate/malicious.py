@@ -1,0 +1,127 @@
+"""Malicious bug reports: what a client who wants to damage the model could send instead of a
+genuine bug. The gate benchmark (``benchmarks/gate_bench.py``) draws each kind from a genuine
+report, so that the two differ only in what the attacker changed. Images only.
+
+* ``label-flip``: x_r from another class (the client tries to merge two classes);
+* ``oversized``: x_b is x_r with half of it replaced by another image's half (a "trigger"
+  covering half the image);
+* ``adversarial-reference``: x_r perturbed (ℓ∞ ≤ 8/255) so that its features sit near a chosen
+  other class's, while it still looks like its own class;
+* ``damaging-pair``: x_b a clean input of another class, which the client rightly labels as
+  that class, reported as a bug of x_r's class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from mudjack.bug import BugInstance
+from mudjack.encoders.base import Encoder
+from mudjack.errors import UnknownNameError
+from mudjack.utils import make_generator
+
+KINDS = ("label-flip", "oversized", "adversarial-reference", "damaging-pair")
+
+
+def _other(labels: torch.Tensor, label: int, gen: torch.Generator) -> int:
+    """The index of a random input whose label is not ``label``."""
+    idx = torch.nonzero(labels != label).flatten()
+    return int(idx[torch.randint(len(idx), (1,), generator=gen)])
+
+
+def label_flip(
+    bug: BugInstance, inputs: torch.Tensor, labels: torch.Tensor, seed: int
+) -> BugInstance:
+    """The genuine x_b, with x_r replaced by an input of another class."""
+    i = _other(labels, bug.label, make_generator(seed))
+    return replace(
+        bug, x_r=inputs[i].clone(), metadata={"kind": "label-flip", "x_r_class": int(labels[i])}
+    )
+
+
+def oversized(
+    bug: BugInstance, inputs: torch.Tensor, labels: torch.Tensor, seed: int
+) -> BugInstance:
+    """x_b = x_r with one half (top, bottom, left or right, drawn with ``seed``) replaced by the
+    same half of an input of another class."""
+    gen = make_generator(seed)
+    donor = inputs[_other(labels, bug.label, gen)]
+    side = int(torch.randint(4, (1,), generator=gen))
+    x_r: torch.Tensor = bug.x_r  # type: ignore[assignment]
+    h, w = x_r.shape[-2:]
+    mask = torch.zeros(h, w)
+    region = [(slice(0, h // 2), slice(None)), (slice(h // 2, h), slice(None)),
+              (slice(None), slice(0, w // 2)), (slice(None), slice(w // 2, w))][side]  # fmt: skip
+    mask[region] = 1
+    x_b = x_r * (1 - mask) + donor * mask
+    return replace(bug, x_b=x_b, metadata={"kind": "oversized", "side": side})
+
+
+def adversarial_reference(
+    encoder: Encoder,
+    bug: BugInstance,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    seed: int,
+    *,
+    epsilon: float = 8 / 255,
+    steps: int = 50,
+    device: Any = "cpu",
+) -> BugInstance:
+    """x_r + δ, ‖δ‖∞ ≤ ``epsilon``, whose features are pulled (PGD on the cosine) to the mean
+    feature of a random other class of ``inputs``."""
+    gen = make_generator(seed)
+    classes = [c for c in labels.unique().tolist() if c != bug.label]
+    d = classes[int(torch.randint(len(classes), (1,), generator=gen))]
+    enc = encoder.to(device).eval()
+    with torch.no_grad():
+        target = F.normalize(enc.embed(inputs[labels == d].to(device)), dim=1).mean(0)
+    x_r: torch.Tensor = bug.x_r.to(device)  # type: ignore[union-attr]
+    delta = torch.zeros_like(x_r, requires_grad=True)
+    for _ in range(steps):
+        f = enc.embed((x_r + delta).clamp(0, 1)[None])[0]
+        loss = -F.cosine_similarity(f, target, dim=0)
+        (grad,) = torch.autograd.grad(loss, delta)
+        with torch.no_grad():
+            delta -= 2.5 * epsilon / steps * grad.sign()
+            delta.clamp_(-epsilon, epsilon)
+    x_adv = (x_r + delta.detach()).clamp(0, 1).cpu()
+    return replace(bug, x_r=x_adv, metadata={"kind": "adversarial-reference", "pulled_to": d})
+
+
+def damaging_pair(
+    bug: BugInstance, inputs: torch.Tensor, labels: torch.Tensor, seed: int
+) -> BugInstance:
+    """x_b a clean input of another class, reported as a bug of x_r's class."""
+    i = _other(labels, bug.label, make_generator(seed))
+    return replace(
+        bug, x_b=inputs[i].clone(), metadata={"kind": "damaging-pair", "x_b_class": int(labels[i])}
+    )
+
+
+def craft(
+    kind: str,
+    encoder: Encoder,
+    bug: BugInstance,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    seed: int,
+    device: Any = "cpu",
+) -> BugInstance:
+    """A malicious report of ``kind`` (one of :data:`KINDS`) made from the genuine ``bug``,
+    with ``inputs``/``labels`` the clean inputs the attacker draws from."""
+    makers: dict[str, Callable[..., BugInstance]] = {
+        "label-flip": label_flip,
+        "oversized": oversized,
+        "damaging-pair": damaging_pair,
+    }
+    if kind == "adversarial-reference":
+        return adversarial_reference(encoder, bug, inputs, labels, seed, device=device)
+    if kind not in makers:
+        raise UnknownNameError(f"Unknown malicious report kind {kind!r}; expected one of {KINDS}.")
+    return makers[kind](bug, inputs, labels, seed)
