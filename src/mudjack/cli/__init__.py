@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from mudjack.cli import (
     attack,
     bug,
+    check,
     demo,
     diff,
     evaluate,
@@ -49,6 +50,7 @@ COMMANDS = {
     "attack": attack,
     "reproduce": reproduce,
     "zoo": zoo,
+    "check": check,
     "history": history,
     "diff": diff,
     "replay": replay,
