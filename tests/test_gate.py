@@ -133,3 +133,82 @@ def test_release_passes_a_patch_that_removes_the_backdoor(genuine, planted, clea
     assert "trigger_invariance" in before.failed  # the backdoored encoder moves with the trigger
     assert inv["releasetrigger_invariance"] > before.checks[3].value
     assert json.loads(json.dumps(after.to_dict()))["stage"] == "release"
+
+
+# --- the command line ------------------------------------------------------------------------
+def run(capsys, *argv):
+    from mudjack.cli import main
+
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def patched(patch_args, tmp_path, capsys):
+    code, _, err = run(capsys, *patch_args, "--out", tmp_path / "p")
+    assert code == 0, err
+    return tmp_path
+
+
+def test_check_intake_and_release_write_verdicts(patched, capsys):
+    w = patched
+    common = ["--encoder", w / "enc", "--bug", w / "bug", "--probe-data", w / "digits.npz",
+              "--probe-size", 300, "--quiet"]  # fmt: skip
+    code, out, err = run(capsys, "check", "intake", *common, "--json", w / "intake.json")
+    assert code in (0, 1), err
+    record = json.loads((w / "intake.json").read_text())
+    names = [c["name"] for c in record["checks"]]
+    assert names == ["valid_inputs", "reference_class", "trigger_size", "occlusion_gain"]
+    assert record["verdict"] == ("accepted" if code == 0 else "refused")
+    assert out.startswith("intake: ")
+
+    code, out, err = run(capsys, "check", "release", *common, "--patched", w / "p",
+                         "--json", w / "p" / "gate.json", "--max-probe-drop", 100)  # fmt: skip
+    assert code in (0, 1), err
+    record = json.loads((w / "p" / "gate.json").read_text())
+    assert record["stage"] == "release" and len(record["checks"]) == 5
+    drop = next(c for c in record["checks"] if c["name"] == "probe_drop")
+    assert drop["threshold"] == 100 and drop["passed"]
+    code, out, _ = run(capsys, "history", w / "p")
+    assert f"gate: {record['verdict']}" in out
+
+
+def test_check_refuses_missing_or_bad_arguments(patched, capsys):
+    w = patched
+    code, _, err = run(capsys, "check", "release", "--encoder", w / "enc", "--bug", w / "bug")
+    assert code == 2 and "Expected --patched" in err
+    code, _, err = run(capsys, "check", "intake", "--encoder", w / "enc", "--bug", w / "bug",
+                       "--probe-data", w / "digits.npz", "--min-reference-vote", "nan")  # fmt: skip
+    assert code == 2 and "min_reference_vote" in err and "Traceback" not in err
+    code, _, err = run(capsys, "check", "intake", "--encoder", w / "enc", "--bug", w / "bug",
+                       "--probe-data", w / "digits.npz", "--probe-size", 5000)  # fmt: skip
+    assert code == 2 and "--probe-size" in err
+
+
+def test_check_persistence_measures_both_encoders(patched, capsys):
+    w = patched
+    code, out, err = run(
+        capsys, "check", "persistence", "--encoder", w / "enc", "--patched", w / "p",
+        "--data", w / "digits.npz", "--trigger", w / "t.safetensors", "--target", 0,
+        "--ft-data", w / "digits.npz", "--ft-size", 256, "--ft-steps", 3, "--ft-batch-size", 64,
+        "--clf-epochs", 5, "--json", w / "persist.json", "--quiet",
+    )  # fmt: skip
+    assert code == 0, err
+    record = json.loads((w / "persist.json").read_text())
+    assert record["fine_tune"] == {"steps": 3, "lr": 1e-4, "batch_size": 64}
+    for name in ("backdoored", "patched"):
+        assert {"asr", "acc"} <= set(record[name]["before"]) <= set(record[name]["after_fine_tune"])
+    assert "after clean fine-tune (3 steps)" in out
+
+
+def test_the_clean_fine_tune_leaves_its_input_alone(tiny_encoder, random_images):
+    from mudjack.gate.persistence import CleanFineTune
+    from mudjack.utils import sha256_tensors
+
+    before = sha256_tensors(*tiny_encoder.state_dict().values())
+    tuned = CleanFineTune(steps=2, batch_size=16).apply(tiny_encoder, random_images)
+    assert sha256_tensors(*tiny_encoder.state_dict().values()) == before
+    assert sha256_tensors(*tuned.state_dict().values()) != before and not tuned.training
+    with pytest.raises(InputError, match="steps"):
+        CleanFineTune(steps=0)

@@ -122,7 +122,7 @@ def _probe_data(a: argparse.Namespace, modality: str) -> ProbeData:
     return ProbeData(fit.inputs, fit.labels, held.inputs, held.labels)
 
 
-def _intake(a: argparse.Namespace) -> Any:
+def _intake(a: argparse.Namespace, gate: Intake) -> Any:
     enc = encoder(a)
     bug = load_bug(a.bug)
     data = _probe_data(a, enc.modality)
@@ -135,16 +135,15 @@ def _intake(a: argparse.Namespace) -> Any:
             "Expected no --trigger for intake: it reverse-engineers the trigger from the bug "
             "itself (what the patch would use). Leave --trigger out."
         )
-    return _gate(a).check(enc, bug, probe, rev, seed=a.seed, device=a.device)
+    return gate.check(enc, bug, probe, rev, seed=a.seed, device=a.device)
 
 
-def _release(a: argparse.Namespace) -> Any:
-    _need(a, "patched")
+def _release(a: argparse.Namespace, gate: Release) -> Any:
     enc, bug = encoder(a), load_bug(a.bug)
     patched = load_encoder(a.patched, a.device)
     trigger = load_trigger(a.trigger or a.patched / "trigger.safetensors").check(enc)
     data = _probe_data(a, enc.modality)
-    return _gate(a).check(enc, patched, bug.check(enc), trigger, data, seed=a.seed, device=a.device)
+    return gate.check(enc, patched, bug.check(enc), trigger, data, seed=a.seed, device=a.device)
 
 
 def _persistence(a: argparse.Namespace) -> int:
@@ -177,8 +176,9 @@ def run(a: argparse.Namespace) -> int:
         ensure_new_path(a.json, "check file")
     if a.stage == "persistence":
         return _persistence(a)
-    _need(a, "bug")
-    verdict = _intake(a) if a.stage == "intake" else _release(a)
+    _need(a, "bug", *(["patched"] if a.stage == "release" else []))
+    gate = _gate(a)  # bad thresholds fail before any work
+    verdict = _intake(a, gate) if a.stage == "intake" else _release(a, gate)
     print(verdict.summary())
     if a.json:
         write_json_atomic(a.json, verdict.to_dict())
