@@ -10,8 +10,8 @@ goes through the release checks. With the gate off, the first ``--damage-reports
 each kind are patched whatever intake says, and the client's clean accuracy is measured before
 and after (the damage a malicious report does when nobody checks).
 
-The provider's probe data is the downstream training split past the client's training inputs
-(2,000 to fit the probe, 2,000 held out), so neither the client nor the attacker sent it.
+The provider's probe data is labelled pre-training data (Fashion-MNIST's training split; the
+clients' data is its test split): 2,000 images to fit the k-NN probe, 2,000 held out.
 ``--stage intake`` stops after intake (no patching: minutes, not hours).
 """
 
@@ -21,7 +21,6 @@ import argparse
 import time
 from typing import Any
 
-from mudjack.data import load_downstream
 from mudjack.experiments import get_setting
 from mudjack.experiments.prepared import prepare
 from mudjack.gate import Intake, ProbeData, Release
@@ -32,11 +31,12 @@ from mudjack.report.tables import mean_std
 from mudjack.utils import write_json_atomic
 
 
-def probe_data(prep: Any, size: int) -> ProbeData:
-    train, _ = load_downstream(prep.setting.downstream)
-    start = prep.setting.n_train
-    fit, held = slice(start, start + size), slice(start + size, start + 2 * size)
-    return ProbeData(train.inputs[fit], train.labels[fit], train.inputs[held], train.labels[held])
+def probe_data(prep: Any, size: int, seed: int) -> ProbeData:
+    """The labelled pre-training images (Fashion-MNIST's training split, never a client's),
+    shuffled with ``seed``: ``size`` to fit the probe, ``size`` held out."""
+    data = prep.val_pool.shuffled(seed)
+    fit, held = data.subset(slice(0, size)), data.subset(slice(size, 2 * size))
+    return ProbeData(fit.inputs, fit.labels, held.inputs, held.labels)
 
 
 def reports(prep: Any, n: int, seed: int, say: Any) -> list[dict[str, Any]]:
@@ -131,7 +131,7 @@ def main() -> None:
     start = time.perf_counter()
     prep = prepare(get_setting("default"), log=print)
     steps = a.patch_steps or prep.setting.patch["max_steps"]
-    data = probe_data(prep, a.probe_size)
+    data = probe_data(prep, a.probe_size, a.seed)
     probe = KnnProbe().fit(prep.backdoored, data.fit_inputs, data.fit_labels)
     rows = reports(prep, a.reports, a.seed, print)
     intake_gate, release_gate = Intake(), Release()

@@ -22,7 +22,7 @@ from mudjack.cli._common import (
     positive_int,
 )
 from mudjack.cli.patch import validation
-from mudjack.data import load_downstream
+from mudjack.data import load_downstream, load_pretraining
 from mudjack.encoders import load_encoder
 from mudjack.errors import InputError
 from mudjack.gate import Intake, KnnProbe, ProbeData, Release
@@ -66,8 +66,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="release: the patch's trigger (default: PATCHED/trigger.safetensors); persistence: "
         "the attack's (default: the encoder's record); intake reverse-engineers its own",
     )
-    p.add_argument("--probe-data", help="the provider's labelled data (default: the modality's "
-                   "downstream data, training split)")  # fmt: skip
+    p.add_argument(
+        "--probe-data",
+        help="the provider's labelled data, its training split (default: the labelled "
+        "pre-training images; for text the downstream data)",
+    )
     p.add_argument("--probe-size", type=positive_int, default=2000,
                    help="probe inputs, and as many held out (default: 2000)")  # fmt: skip
     p.add_argument("--json", type=Path, help="write the verdict as JSON (new file; e.g. "
@@ -110,14 +113,19 @@ def _gate(a: argparse.Namespace) -> Any:
 
 
 def _probe_data(a: argparse.Namespace, modality: str) -> ProbeData:
-    train, _ = load_downstream(a.probe_data or paper(modality).downstream)
+    """The provider's labelled data: --probe-data's training split, or by default the labelled
+    pre-training images (images; never a client's) or the downstream training split (text)."""
+    if a.probe_data is None and modality == "image":
+        labelled: Any = load_pretraining(paper(modality).val_data)
+    else:
+        labelled = load_downstream(a.probe_data or paper(modality).downstream)[0]
     n = a.probe_size
-    if len(train) < 2 * n:
+    if len(labelled) < 2 * n:
         raise InputError(
             f"Expected at least {2 * n} labelled probe inputs (--probe-size {n}, as many held "
-            f"out), got {len(train)}. Pass a smaller --probe-size."
+            f"out), got {len(labelled)}. Pass a smaller --probe-size."
         )
-    shuffled = train.shuffled(a.seed)
+    shuffled = labelled.shuffled(a.seed)
     fit, held = shuffled.subset(slice(0, n)), shuffled.subset(slice(n, 2 * n))
     return ProbeData(fit.inputs, fit.labels, held.inputs, held.labels)
 
