@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo demo-text test test-fast lint bench clean-venv
+.PHONY: setup browser demo demo-text test test-fast lint bench clean-venv
 
 setup: $(VENV)/.installed
 
@@ -21,7 +21,11 @@ demo: setup
 demo-text: setup
 	$(BIN)/mudjack demo --modality text --attack por
 
-test: setup
+# Headless Chromium for the test that renders `mudjack report` (skipped without it).
+browser:
+	scripts/install-browser.sh
+
+test: setup browser
 	$(BIN)/python -m pytest
 
 # The fast tier: tiny models and synthetic data only (no shipped model, real data or reproduce run).

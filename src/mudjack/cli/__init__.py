@@ -23,6 +23,7 @@ from mudjack.cli import (
     patch,
     pretrain,
     replay,
+    report,
     reproduce,
     reverse,
     zoo,
@@ -54,6 +55,7 @@ COMMANDS = {
     "history": history,
     "diff": diff,
     "replay": replay,
+    "report": report,
 }
 
 __all__ = ["COMMANDS", "build_parser", "main"]

@@ -14,7 +14,8 @@ from mudjack.experiments import (
     run_experiment,
 )
 from mudjack.report import demo_table
-from mudjack.utils import ensure_new_path, write_json_atomic
+from mudjack.report.html import results_page
+from mudjack.utils import ensure_new_path, write_json_atomic, write_text_atomic
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -42,7 +43,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--bugs", type=positive_int, default=1, help="bug instances (different seeds)")
     p.add_argument("--json", type=Path, help="write the results JSON here (new file)")
-    p.add_argument("--out", type=Path, help="also save PNG figures into this folder")
+    p.add_argument(
+        "--out", type=Path, help="also save PNG figures and report.html into this folder"
+    )
     p.add_argument("--steps", type=positive_int, help="override the patch's step cap")
     add_common(p)
 
@@ -50,6 +53,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(a: argparse.Namespace) -> int:
     if a.json:
         ensure_new_path(a.json, "results file")
+    if a.out:
+        ensure_new_path(Path(a.out) / "report.html", "report file")
     name = a.setting or ("default" if a.modality == "image" else f"text-{a.attack}")
     get_setting(name)  # an unknown name fails here, listing the settings
     overrides = {"patch": {"max_steps": a.steps}} if a.steps is not None else {}
@@ -61,7 +66,12 @@ def run(a: argparse.Namespace) -> int:
         log=logger(a),
         figures=a.out,
     )
-    print(demo_table(res))
+    table = demo_table(res)
+    print(table)
+    if a.out:
+        figures = sorted(Path(a.out).glob("*.png"))
+        write_text_atomic(Path(a.out) / "report.html", results_page(res, table, figures))
+        log(f"report written to {Path(a.out) / 'report.html'}")
     if a.json:
         write_json_atomic(a.json, res)
         log(f"results written to {a.json}")

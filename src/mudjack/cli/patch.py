@@ -37,6 +37,9 @@ from mudjack.utils import (
     write_json_atomic,
 )
 
+# The patch's loss terms every log_every steps, written into the patched folder.
+LOG_NAME = "patch_log.json"
+
 
 def _per_modality(key: str, fmt: Any = str) -> str:
     """``"256 images, 32 text"``: a paper value of each modality."""
@@ -173,6 +176,14 @@ def validation(name: str, size: int | None, seed: int, modality: str) -> Any:
     return take(pool, perm[: size if size is not None else paper(modality).val_size])
 
 
+def patch_files(trigger: Trigger, log: list[dict[str, float]]) -> dict[str, Any]:
+    """What a patched folder holds beside its weights: the trigger and the loss log."""
+    return {
+        "trigger.safetensors": trigger.save,
+        LOG_NAME: lambda path: write_json_atomic(path, log),
+    }
+
+
 def work_folder(out: Path) -> Path:
     """Where an unfinished patch of ``out`` keeps its checkpoint and trigger."""
     return out.with_name(out.name + ".work")
@@ -230,7 +241,7 @@ def run(a: argparse.Namespace) -> int:
     provenance, metadata = _provenance(a, enc, bug, how, (val_name, val), result)
     save_encoder(
         result.encoder.cpu(), a.out, provenance=provenance, metadata=metadata,
-        extra_files={"trigger.safetensors": trigger.save},
+        extra_files=patch_files(trigger, result.history),
     )  # fmt: skip
     shutil.rmtree(work, ignore_errors=True)
     print(f"patched encoder written to {a.out} ({result.steps} steps, {result.seconds:.1f}s)")

@@ -9,7 +9,7 @@ from typing import Any
 
 from mudjack.bug import load_bug
 from mudjack.cli._common import add_common, log
-from mudjack.cli.patch import validation
+from mudjack.cli.patch import patch_files, validation
 from mudjack.data.augment import PatchAugment
 from mudjack.encoders import load_encoder, read_config, save_encoder
 from mudjack.errors import InputError
@@ -78,7 +78,7 @@ def run(a: argparse.Namespace) -> int:
     )
     record = {**rec, "replay_of": str(a.folder)}
     save_encoder(result.encoder.cpu(), a.out, provenance=record, metadata=cfg.get("metadata"),
-                 extra_files={"trigger.safetensors": trigger.save})  # fmt: skip
+                 extra_files=patch_files(trigger, result.history))  # fmt: skip
     original = load_encoder(a.folder).state_dict().values()
     same = sha256_tensors(*result.encoder.state_dict().values()) == sha256_tensors(*original)
     if not a.quiet:
