@@ -212,3 +212,22 @@ def test_the_clean_fine_tune_leaves_its_input_alone(tiny_encoder, random_images)
     assert sha256_tensors(*tuned.state_dict().values()) != before and not tuned.training
     with pytest.raises(InputError, match="steps"):
         CleanFineTune(steps=0)
+
+
+def test_the_gate_takes_text_reports(tiny_bert):
+    from conftest import TRIGGER_WORD, make_sentences
+    from mudjack.triggers import TextTrigger
+
+    texts, labels = make_sentences(60, seed=0)
+    probe = KnnProbe(k=3).fit(tiny_bert, texts[:40], labels[:40])
+    x_r = texts[40]
+    words = texts[41].split()
+    x_b = " ".join([*words[:2], TRIGGER_WORD, *words[2:]])
+    bug = BugInstance(x_b, x_r, int(labels[40]))
+    verdict = Intake().check(tiny_bert, bug, probe)
+    values = {c.name: c.value for c in verdict.checks}
+    assert 0 < values["trigger_size"] < 1 and verdict.checks[0].passed
+    data = ProbeData(texts[:40], labels[:40], texts[40:], labels[40:])
+    release = Release(k=3).check(tiny_bert, tiny_bert, bug, TextTrigger([TRIGGER_WORD]), data)
+    assert release.checks[0].value == pytest.approx(1.0, abs=1e-5)
+    assert release.checks[1].value == 0.0  # the same encoder: no probe drop
