@@ -112,3 +112,14 @@ def test_the_report_renders_in_a_real_browser(page, tmp_path):
         assert im.size == (1200, 1800)
         colours = im.convert("RGB").resize((120, 180)).getcolors(maxcolors=120 * 180)
     assert colours is not None and len(colours) > 20  # text, tables and images, not a blank page
+
+
+@pytest.mark.slow
+def test_the_demo_writes_its_report(tmp_path, capsys):
+    code, out, err = run(capsys, "demo", "--steps", 5, "--out", tmp_path / "demo", "--quiet")
+    assert code == 0, err
+    assert "after" in out
+    text = (tmp_path / "demo" / "report.html").read_text()
+    pngs = sorted((tmp_path / "demo").glob("*.png"))
+    assert pngs and text.count("data:image/png;base64,") == len(pngs)
+    assert "before" in text and "after" in text
