@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 from typing import Any
 
 from mudjack.experiments import get_setting
@@ -103,9 +104,15 @@ def confusion(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "accepted": len(mine) - at_intake - at_release,
             "refusal_rate": (at_intake + at_release) / max(1, len(mine)),
             "failed_checks": _failed(mine),
-            "acc_drop_gate_off": mean_std([r["client"]["acc_drop"] for r in mine if "client" in r]),
+            "acc_drop_gate_off": _mean_std(
+                [r["client"]["acc_drop"] for r in mine if "client" in r]
+            ),
         }
     return table
+
+
+def _mean_std(values: list[float]) -> Any:
+    return mean_std(values) if values else None
 
 
 def _failed(rows: list[dict[str, Any]]) -> dict[str, int]:
@@ -137,7 +144,17 @@ def main() -> None:
     intake_gate, release_gate = Intake(), Release()
     intake(prep, rows, probe, intake_gate)
     print(f"intake done in {time.perf_counter() - start:.0f}s")
-    if a.stage == "all":
+    header = {
+        "setting": prep.setting.name,
+        "encoder": prep.setting.encoder,
+        "patch_steps": steps,
+        "probe": {"k": probe.k, "fit": len(data.fit_labels), "held_out": len(data.held_labels)},
+        "intake_thresholds": intake_gate.get_params(),
+        "release_thresholds": release_gate.get_params(),
+    }
+    if a.stage == "all":  # the intake results survive whatever happens while patching
+        partial = Path(a.json).with_suffix(".intake.json")
+        write_json_atomic(partial, {**header, "reports": [row_json(r) for r in rows]}, True)
         for kind in ("genuine", *KINDS):
             mine = [r for r in rows if r["kind"] == kind]
             for i, r in enumerate(mine):
@@ -145,12 +162,7 @@ def main() -> None:
                     release(prep, r, data, release_gate, steps)
                     print(f"{kind} {r['seed']}: {row_json(r)['refused']} {r.get('client')}")
     result = {
-        "setting": prep.setting.name,
-        "encoder": prep.setting.encoder,
-        "patch_steps": steps,
-        "probe": {"k": probe.k, "fit": len(data.fit_labels), "held_out": len(data.held_labels)},
-        "intake_thresholds": intake_gate.get_params(),
-        "release_thresholds": release_gate.get_params(),
+        **header,
         "confusion": confusion(rows),
         "reports": [row_json(r) for r in rows],
         "seconds": time.perf_counter() - start,
