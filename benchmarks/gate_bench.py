@@ -74,7 +74,8 @@ def release(prep: Any, r: dict[str, Any], data: ProbeData, gate: Release, steps:
 
 
 def row_json(r: dict[str, Any]) -> dict[str, Any]:
-    out = {"kind": r["kind"], "seed": r["seed"], "intake": r["intake"].to_dict()}
+    meta = {k: v for k, v in r["bug"].metadata.items() if isinstance(v, (int, float, str))}
+    out = {"kind": r["kind"], "seed": r["seed"], "metadata": meta, "intake": r["intake"].to_dict()}
     if "release" in r:
         out["release"] = r["release"].to_dict()
     if "client" in r:

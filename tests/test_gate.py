@@ -79,6 +79,7 @@ def test_intake_accepts_a_genuine_report_and_refuses_a_label_flip(genuine, probe
     verdict = Intake().check(encoder, bug, probe, rev)
     values = {c.name: c.value for c in verdict.checks}
     assert values["reference_class"] >= 0.5 and values["trigger_size"] < 0.15
+    assert values["trigger_transfer"] > 0.1  # the planted trigger carries inputs to x_b
     flipped = craft("label-flip", encoder, bug, *pool, 0)
     assert flipped.label == bug.label and int(flipped.metadata["x_r_class"]) != bug.label
     v2 = Intake().check(encoder, flipped, probe, rev)
@@ -159,7 +160,13 @@ def test_check_intake_and_release_write_verdicts(patched, capsys):
     assert code in (0, 1), err
     record = json.loads((w / "intake.json").read_text())
     names = [c["name"] for c in record["checks"]]
-    assert names == ["valid_inputs", "reference_class", "trigger_size", "occlusion_gain"]
+    assert names == [
+        "valid_inputs",
+        "reference_class",
+        "trigger_size",
+        "occlusion_gain",
+        "trigger_transfer",
+    ]
     assert record["verdict"] == ("accepted" if code == 0 else "refused")
     assert out.startswith("intake: ")
 

@@ -2,7 +2,13 @@
 before patching, :class:`Release` checks a patched encoder before it is served. Each returns a
 :class:`Verdict` of :class:`Check` s, every number with the threshold it was held to."""
 
-from mudjack.gate.intake import Intake, occluded, occlusion_gain, trigger_fraction
+from mudjack.gate.intake import (
+    Intake,
+    occluded,
+    occlusion_gain,
+    trigger_fraction,
+    trigger_transfer,
+)
 from mudjack.gate.probe import KnnProbe
 from mudjack.gate.release import ProbeData, Release
 from mudjack.gate.verdict import Check, Verdict
@@ -17,4 +23,5 @@ __all__ = [
     "occluded",
     "occlusion_gain",
     "trigger_fraction",
+    "trigger_transfer",
 ]

@@ -34,6 +34,9 @@ class Intake(Configurable):
             the input (pixels; words for text).
         min_occlusion_gain: occluding the trigger in x_b must raise cos(h(x_b), h(x_r)) by at
             least this much.
+        min_transfer: pasting the recovered trigger onto clean probe inputs must raise their
+            mean cosine to h(x_b) by at least this much (a backdoor trigger works on any input).
+        transfer_inputs: how many of the probe's inputs the trigger is pasted onto.
         fill: the pixel value the trigger region is occluded with (0: black, the background of
             the shipped data sets); for text the trigger words are removed.
 
@@ -47,15 +50,26 @@ class Intake(Configurable):
         min_reference_vote: float = 0.3,
         max_trigger_fraction: float = 0.15,
         min_occlusion_gain: float = 0.05,
+        min_transfer: float = 0.2,
+        transfer_inputs: int = 256,
         fill: float = 0.0,
     ) -> None:
         check_range(min_reference_vote, "min_reference_vote")
         check_range(max_trigger_fraction, "max_trigger_fraction")
         check_range(fill, "fill")
         check_range(min_occlusion_gain, "min_occlusion_gain (a change of cosine)", -2.0, 2.0)
+        check_range(min_transfer, "min_transfer (a change of cosine)", -2.0, 2.0)
+        if (
+            isinstance(transfer_inputs, bool)
+            or not isinstance(transfer_inputs, int)
+            or (transfer_inputs < 1)
+        ):
+            raise InputError(f"Expected transfer_inputs >= 1, got {transfer_inputs!r}.")
         self.min_reference_vote = min_reference_vote
         self.max_trigger_fraction = max_trigger_fraction
         self.min_occlusion_gain = min_occlusion_gain
+        self.min_transfer = min_transfer
+        self.transfer_inputs = transfer_inputs
         self.fill = fill
 
     def check(
@@ -81,6 +95,8 @@ class Intake(Configurable):
         ]) if bug.label < probe.classes_ else 0.0  # fmt: skip
         fraction = trigger_fraction(bug, rev)
         gain = occlusion_gain(encoder, bug, rev, self.fill, device)
+        clean = probe.inputs_[: self.transfer_inputs]
+        transfer = trigger_transfer(encoder, bug, rev, clean, seed=seed, device=device)
         checks = [
             Check("valid_inputs", 1.0, 1.0, True, "x_b and x_r are valid inputs"),
             Check("reference_class", vote, self.min_reference_vote, True,
@@ -89,6 +105,8 @@ class Intake(Configurable):
                   "share of x_b the reverse-engineered trigger covers"),
             Check("occlusion_gain", gain, self.min_occlusion_gain, True,
                   "rise of cos(h(x_b), h(x_r)) when the trigger is occluded in x_b"),
+            Check("trigger_transfer", transfer, self.min_transfer, True,
+                  "rise of clean inputs' mean cos to h(x_b) when the trigger is pasted on them"),
         ]  # fmt: skip
         return Verdict("intake", checks, notes={"reverse_method": rev.method})
 
@@ -130,3 +148,26 @@ def occlusion_gain(
         inputs = torch.stack([bug.x_b, x_o, bug.x_r])  # type: ignore[list-item]
     f = extract_features(encoder, inputs, device=device)
     return float(F.cosine_similarity(f[1], f[2], dim=0) - F.cosine_similarity(f[0], f[2], dim=0))
+
+
+@torch.no_grad()
+def trigger_transfer(
+    encoder: Encoder,
+    bug: BugInstance,
+    rev: ReverseResult,
+    clean: Any,
+    *,
+    seed: int = 0,
+    device: Any = "cpu",
+) -> float:
+    """mean cos(h(x ⊕ t), h(x_b)) − mean cos(h(x), h(x_b)) over the ``clean`` inputs, t the
+    recovered trigger: how far the trigger alone carries inputs toward x_b."""
+    from mudjack.downstream.client import extract_features
+    from mudjack.utils import make_generator
+
+    x_b = [bug.x_b] if bug.modality == "text" else bug.x_b[None]  # type: ignore[index]
+    f_b = extract_features(encoder, x_b, device=device)[0]
+    triggered = rev.trigger.apply(clean, make_generator(seed))
+    f_x = extract_features(encoder, clean, device=device)
+    f_t = extract_features(encoder, triggered, device=device)
+    return float((f_t @ f_b).mean() - (f_x @ f_b).mean())

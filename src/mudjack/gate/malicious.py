@@ -5,8 +5,9 @@ report, so that the two differ only in what the attacker changed. Images only.
 * ``label-flip``: x_r from another class (the client tries to merge two classes);
 * ``oversized``: x_b is x_r with half of it replaced by another image's half (a "trigger"
   covering half the image);
-* ``adversarial-reference``: x_r perturbed (ℓ∞ ≤ 8/255) so that its features sit near a chosen
-  other class's, while it still looks like its own class;
+* ``adversarial-reference``: x_r perturbed (ℓ∞ ≤ 8/255, 100 PGD steps) so that its features
+  sit near a chosen other class's mean feature and away from its own class's, while it still
+  looks like its own class;
 * ``damaging-pair``: x_b a clean input of another class, which the client rightly labels as
   that class, reported as a bug of x_r's class.
 """
@@ -70,28 +71,37 @@ def adversarial_reference(
     seed: int,
     *,
     epsilon: float = 8 / 255,
-    steps: int = 50,
+    steps: int = 100,
     device: Any = "cpu",
 ) -> BugInstance:
-    """x_r + δ, ‖δ‖∞ ≤ ``epsilon``, whose features are pulled (PGD on the cosine) to the mean
-    feature of a random other class of ``inputs``."""
+    """x_r + δ, ‖δ‖∞ ≤ ``epsilon``: PGD (sign steps of 2.5·ε/steps) toward the mean feature of
+    a random other class d of ``inputs`` and away from that of x_r's class. The metadata
+    records both cosines after the attack."""
     gen = make_generator(seed)
     classes = [c for c in labels.unique().tolist() if c != bug.label]
     d = classes[int(torch.randint(len(classes), (1,), generator=gen))]
     enc = encoder.to(device).eval()
     with torch.no_grad():
-        target = F.normalize(enc.embed(inputs[labels == d].to(device)), dim=1).mean(0)
+        mu_d, mu_c = (
+            F.normalize(enc.embed(inputs[labels == c].to(device)), dim=1).mean(0)
+            for c in (d, bug.label)
+        )
     x_r: torch.Tensor = bug.x_r.to(device)  # type: ignore[union-attr]
     delta = torch.zeros_like(x_r, requires_grad=True)
     for _ in range(steps):
         f = enc.embed((x_r + delta).clamp(0, 1)[None])[0]
-        loss = -F.cosine_similarity(f, target, dim=0)
+        loss = F.cosine_similarity(f, mu_c, dim=0) - F.cosine_similarity(f, mu_d, dim=0)
         (grad,) = torch.autograd.grad(loss, delta)
         with torch.no_grad():
             delta -= 2.5 * epsilon / steps * grad.sign()
             delta.clamp_(-epsilon, epsilon)
-    x_adv = (x_r + delta.detach()).clamp(0, 1).cpu()
-    return replace(bug, x_r=x_adv, metadata={"kind": "adversarial-reference", "pulled_to": d})
+    x_adv = (x_r + delta.detach()).clamp(0, 1)
+    with torch.no_grad():
+        f = enc.embed(x_adv[None])[0]
+        cos = {"cos_to_d": float(F.cosine_similarity(f, mu_d, dim=0)),
+               "cos_to_own": float(F.cosine_similarity(f, mu_c, dim=0))}  # fmt: skip
+    meta = {"kind": "adversarial-reference", "pulled_to": d, **cos}
+    return replace(bug, x_r=x_adv.cpu(), metadata=meta)
 
 
 def damaging_pair(

@@ -38,6 +38,7 @@ class KnnProbe(Configurable):
             )
         self.encoder_ = encoder
         self.device_ = device
+        self.inputs_ = inputs
         self.features_ = self._features(inputs)
         self.labels_ = labels.long().cpu()
         self.classes_ = int(self.labels_.max()) + 1
