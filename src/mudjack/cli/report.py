@@ -26,6 +26,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="the HTML file to write (new)")
     p.add_argument("--bug", type=Path, help="the bug folder, if not at its recorded path")
     p.add_argument("--parent", help="the parent encoder, if not at its recorded path")
+    p.add_argument(
+        "--before",
+        type=Path,
+        help="the parent's metrics JSON (default: metrics.json in the parent's folder)",
+    )
     add_common(p)
 
 
@@ -36,7 +41,11 @@ def run(a: argparse.Namespace) -> int:
             f"Expected a patched encoder folder or a results .json file, but {str(a.source)!r} "
             "does not exist."
         )
-    kwargs = {} if a.source.is_file() else {"bug": a.bug, "parent": a.parent, "device": a.device}
+    if a.before is not None and not a.before.is_file():
+        raise InputError(f"Expected a metrics JSON file for --before, got {str(a.before)!r}.")
+    kwargs = {} if a.source.is_file() else {
+        "bug": a.bug, "parent": a.parent, "before": a.before, "device": a.device
+    }  # fmt: skip
     write_report(a.source, a.out, **kwargs)
     print(f"report written to {a.out}")
     return 0

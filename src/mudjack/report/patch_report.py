@@ -52,11 +52,13 @@ def gather(
     *,
     bug: str | os.PathLike[str] | None = None,
     parent: str | None = None,
+    before: str | os.PathLike[str] | None = None,
     device: str = "cpu",
 ) -> PatchReport:
     """Everything the report of ``folder`` shows. The bug folder and the parent encoder are
     read from their recorded paths unless given; the attribution heatmap (or the word scores)
-    is recomputed on the parent with the patch's seed."""
+    is recomputed on the parent with the patch's seed. ``before``: the parent's metrics JSON
+    (default: ``metrics.json`` in the parent's folder)."""
     path = Path(folder)
     cfg = read_config(path)
     rec = cfg.get("provenance", {})
@@ -69,6 +71,8 @@ def gather(
     except MudjackError:
         rep.notes.append("no ground truth recorded: the true trigger is unknown")
     _read_records(rep, path, rec)
+    if before is not None:
+        rep.metrics["before"] = _json(Path(before)) or {}
     bug_path = bug or rec.get("bug")
     if bug_path is not None:
         try:
