@@ -1,10 +1,13 @@
 """Intake: is a bug report plausible, before anything is patched? (beyond the paper)
 
 A genuine report of a backdoor bug has a reference input x_r that the provider's own probe
-also puts in the reported class, a trigger that is small next to the input, and an x_b whose
-features move back toward x_r's when the trigger is taken out. Reports crafted to damage the
-model (x_r from another class, an adversarial x_r, a "trigger" covering half the image, a
-clean x_b of another class) fail at least one of these.
+also puts in the reported class, a trigger that is small next to the input, and a trigger that
+works: pasted onto clean inputs it carries their features toward x_b's, as a backdoor trigger
+does on any input. Reports crafted to damage the model (x_r from another class, a "trigger"
+covering half the image, a clean x_b of another class) fail at least one of these. How far
+x_b's features move back toward x_r's when the trigger is occluded is recorded too (in the
+verdict's notes), not held to a threshold: on the default setting it did not separate genuine
+reports from label flips (docs/gate.md).
 """
 
 from __future__ import annotations
@@ -32,13 +35,11 @@ class Intake(Configurable):
             neighbours of x_r.
         max_trigger_fraction: the reverse-engineered trigger may cover at most this share of
             the input (pixels; words for text).
-        min_occlusion_gain: occluding the trigger in x_b must raise cos(h(x_b), h(x_r)) by at
-            least this much.
         min_transfer: pasting the recovered trigger onto clean probe inputs must raise their
             mean cosine to h(x_b) by at least this much (a backdoor trigger works on any input).
         transfer_inputs: how many of the probe's inputs the trigger is pasted onto.
-        fill: the pixel value the trigger region is occluded with (0: black, the background of
-            the shipped data sets); for text the trigger words are removed.
+        fill: the pixel value the trigger region is occluded with for the recorded occlusion
+            gain (0: black, the shipped data sets' background); for text the words are removed.
 
     The defaults are calibrated on genuine bug reports of the default setting
     (``benchmarks/gate_bench.py``; see docs/gate.md).
@@ -48,16 +49,14 @@ class Intake(Configurable):
         self,
         *,
         min_reference_vote: float = 0.3,
-        max_trigger_fraction: float = 0.15,
-        min_occlusion_gain: float = 0.05,
-        min_transfer: float = 0.2,
+        max_trigger_fraction: float = 0.12,
+        min_transfer: float = 0.42,
         transfer_inputs: int = 256,
         fill: float = 0.0,
     ) -> None:
         check_range(min_reference_vote, "min_reference_vote")
         check_range(max_trigger_fraction, "max_trigger_fraction")
         check_range(fill, "fill")
-        check_range(min_occlusion_gain, "min_occlusion_gain (a change of cosine)", -2.0, 2.0)
         check_range(min_transfer, "min_transfer (a change of cosine)", -2.0, 2.0)
         if (
             isinstance(transfer_inputs, bool)
@@ -67,7 +66,6 @@ class Intake(Configurable):
             raise InputError(f"Expected transfer_inputs >= 1, got {transfer_inputs!r}.")
         self.min_reference_vote = min_reference_vote
         self.max_trigger_fraction = max_trigger_fraction
-        self.min_occlusion_gain = min_occlusion_gain
         self.min_transfer = min_transfer
         self.transfer_inputs = transfer_inputs
         self.fill = fill
@@ -103,12 +101,11 @@ class Intake(Configurable):
                   f"share of x_r's probe neighbours of the reported class {bug.label}"),
             Check("trigger_size", fraction, self.max_trigger_fraction, False,
                   "share of x_b the reverse-engineered trigger covers"),
-            Check("occlusion_gain", gain, self.min_occlusion_gain, True,
-                  "rise of cos(h(x_b), h(x_r)) when the trigger is occluded in x_b"),
             Check("trigger_transfer", transfer, self.min_transfer, True,
                   "rise of clean inputs' mean cos to h(x_b) when the trigger is pasted on them"),
         ]  # fmt: skip
-        return Verdict("intake", checks, notes={"reverse_method": rev.method})
+        notes = {"reverse_method": rev.method, "occlusion_gain": gain}
+        return Verdict("intake", checks, notes=notes)
 
 
 def trigger_fraction(bug: BugInstance, rev: ReverseResult) -> float:
