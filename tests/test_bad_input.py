@@ -144,6 +144,11 @@ REQUIRED = {
     "attack": ATTACK[1:],
     "reproduce": ["--list"],
     "zoo": ["list"],
+    "check": ["intake", "--encoder", "e"],
+    "history": ["f"],
+    "diff": ["a", "b"],
+    "replay": ["f", "--out", "o"],
+    "report": ["f", "--out", "o"],
 }
 
 
