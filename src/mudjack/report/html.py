@@ -45,17 +45,22 @@ def _img(png: bytes, caption: str) -> str:
 
 
 def _loss_curves(log: list[dict[str, float]]) -> bytes:
+    """The cosines of the loss terms (left) and the total loss (right) against the step."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7, 3.2), dpi=100)
-    ax = fig.add_subplot()
+    fig = Figure(figsize=(9, 3.2), dpi=100)
+    terms, total = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     steps = [r["step"] for r in log]
-    for key in sorted({k for r in log for k in r} - {"step"}):
-        ax.plot(steps, [r.get(key, float("nan")) for r in log], label=key)
-    ax.set_xlabel("step")
-    ax.legend(fontsize=7, ncol=3)
-    ax.grid(alpha=0.3)
+    for key in sorted({k for r in log for k in r} - {"step", "loss"}):
+        terms.plot(steps, [r.get(key, float("nan")) for r in log], label=key)
+    total.plot(steps, [r.get("loss", float("nan")) for r in log], color="black")
+    terms.set_title("cosine of each term", fontsize=9)
+    total.set_title("loss", fontsize=9)
+    terms.legend(fontsize=7)
+    for ax in (terms, total):
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
     fig.tight_layout()
     buf = io.BytesIO()
     FigureCanvasAgg(fig).print_png(buf)
