@@ -8,7 +8,9 @@ On the default setting (the shipped BadEncoder model, its Fashion-MNIST client),
 that passes is patched (Mudjacking, the setting's schedule or ``--patch-steps``) and the patch
 goes through the release checks. With the gate off, the first ``--damage-reports`` reports of
 each kind are patched whatever intake says, and the client's clean accuracy is measured before
-and after (the damage a malicious report does when nobody checks).
+and after (the damage a malicious report does when nobody checks). The persistence row: the
+first genuine report's patch and the backdoored encoder, each measured before and after a
+brief clean SimCLR fine-tune (``--persistence-steps``).
 
 The provider's probe data is labelled pre-training data (Fashion-MNIST's training split; the
 clients' data is its test split): 2,000 images to fit the k-NN probe, 2,000 held out.
@@ -26,6 +28,7 @@ from mudjack.experiments import get_setting
 from mudjack.experiments.prepared import prepare
 from mudjack.gate import Intake, ProbeData, Release
 from mudjack.gate.malicious import KINDS, craft
+from mudjack.gate.persistence import CleanFineTune
 from mudjack.gate.probe import KnnProbe
 from mudjack.patching import Mudjacking
 from mudjack.report.tables import mean_std
@@ -67,10 +70,24 @@ def release(prep: Any, r: dict[str, Any], data: ProbeData, gate: Release, steps:
     result = patcher.patch(prep.backdoored, r["bug"], r["draw"].val, rev.trigger, seed=r["seed"])
     r["release"] = gate.check(prep.backdoored, result.encoder, r["bug"], rev.trigger, data,
                               seed=r["seed"])  # fmt: skip
+    r["patched"] = result.encoder
     after, _ = prep.measure(result.encoder, r["bug"], seed=r["seed"])
     before = r["draw"].before
     r["client"] = {"acc_before": before.acc, "acc_after": after.acc, "asr_after": after.asr,
                    "acc_drop": before.acc - after.acc, "cp_after": after.cp}  # fmt: skip
+
+
+def persistence(prep: Any, r: dict[str, Any], steps: int, seed: int) -> dict[str, Any]:
+    """ASR before and after a clean SimCLR fine-tune, of the backdoored encoder and of the
+    patch of report ``r``."""
+    tune = CleanFineTune(steps=steps)
+    images = prep.val_pool.shuffled(seed + 1).inputs[:5000]
+    out: dict[str, Any] = {"fine_tune": tune.get_params(), "report_seed": r["seed"]}
+    for name, enc in (("backdoored", prep.backdoored), ("patched", r["patched"])):
+        before, _ = prep.measure(enc, r["bug"], seed=r["seed"])
+        after, _ = prep.measure(tune.apply(enc, images, seed=seed), r["bug"], seed=r["seed"])
+        out[name] = {"before": before.to_dict(), "after_fine_tune": after.to_dict()}
+    return out
 
 
 def row_json(r: dict[str, Any]) -> dict[str, Any]:
@@ -132,6 +149,8 @@ def main() -> None:
                    help="reports of each kind patched with the gate off")  # fmt: skip
     p.add_argument("--patch-steps", type=int, default=None, help="default: the setting's")
     p.add_argument("--probe-size", type=int, default=2000)
+    p.add_argument("--persistence-steps", type=int, default=200,
+                   help="clean fine-tune steps of the persistence row (0: none)")  # fmt: skip
     p.add_argument("--stage", choices=["intake", "all"], default="all")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", required=True)
@@ -162,6 +181,9 @@ def main() -> None:
                 if r["intake"].accepted or i < a.damage_reports:
                     release(prep, r, data, release_gate, steps)
                     print(f"{kind} {r['seed']}: {row_json(r)['refused']} {r.get('client')}")
+        first = next((r for r in rows if r["kind"] == "genuine" and "patched" in r), None)
+        if first is not None and a.persistence_steps:
+            header["persistence"] = persistence(prep, first, a.persistence_steps, a.seed)
     result = {
         **header,
         "confusion": confusion(rows),
