@@ -199,6 +199,11 @@ class Prepared:
             "target": self.target,
             "target_source": self.target_source,
             "trigger": repr(self.true_trigger),
+            **(
+                {"trigger_delta": image_list(self.true_trigger.delta)}
+                if isinstance(self.true_trigger, PerturbationTrigger)
+                else {}
+            ),
         }
 
 

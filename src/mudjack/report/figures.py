@@ -75,7 +75,7 @@ def _masks(results: dict[str, Any], figure_cls: Any) -> Any:
 def _triggers(results: dict[str, Any], figure_cls: Any) -> Any:
     part = results["parts"][0]
     bug = part["bugs"][0]
-    panels = [("exact trigger δ", part.get("trigger_delta"))]
+    panels = [("exact trigger δ", part.get("trigger_delta") or _true_delta(part))]
     panels += [(label, arm.get("reverse", {}).get("image")) for label, arm in bug["arms"].items()]
     panels = [(label, img) for label, img in panels if img is not None]
     fig = figure_cls(figsize=(2.4 * len(panels), 2.8))
@@ -87,6 +87,21 @@ def _triggers(results: dict[str, Any], figure_cls: Any) -> Any:
         ax.axis("off")
     fig.suptitle(f"{results['experiment']}: bug seed {bug['seed']}", fontsize=9)
     return fig
+
+
+def _true_delta(part: dict[str, Any]) -> list[list[float]] | None:
+    """The attack's whole-image δ, rebuilt from the encoder's recorded ground truth (zoo models
+    answer from their recipe); None for other triggers or an encoder that records none."""
+    from mudjack.attacks import ground_truth
+    from mudjack.errors import MudjackError
+    from mudjack.experiments.prepared import image_list
+    from mudjack.triggers import PerturbationTrigger
+
+    try:
+        trigger, _ = ground_truth(part["config"]["encoder"])
+    except (MudjackError, KeyError):
+        return None
+    return image_list(trigger.delta) if isinstance(trigger, PerturbationTrigger) else None
 
 
 def _chain(results: dict[str, Any], figure_cls: Any) -> Any:
