@@ -35,14 +35,19 @@ def _other(labels: torch.Tensor, label: int, gen: torch.Generator) -> int:
     return int(idx[torch.randint(len(idx), (1,), generator=gen)])
 
 
+def _swap(bug: BugInstance, which: str, inputs: torch.Tensor, labels: torch.Tensor, seed: int,
+          kind: str) -> BugInstance:  # fmt: skip
+    """``bug`` with ``which`` (``"x_b"`` or ``"x_r"``) replaced by an input of another class."""
+    i = _other(labels, bug.label, make_generator(seed))
+    meta = {"kind": kind, f"{which}_class": int(labels[i])}
+    return replace(bug, **{which: inputs[i].clone()}, metadata=meta)
+
+
 def label_flip(
     bug: BugInstance, inputs: torch.Tensor, labels: torch.Tensor, seed: int
 ) -> BugInstance:
     """The genuine x_b, with x_r replaced by an input of another class."""
-    i = _other(labels, bug.label, make_generator(seed))
-    return replace(
-        bug, x_r=inputs[i].clone(), metadata={"kind": "label-flip", "x_r_class": int(labels[i])}
-    )
+    return _swap(bug, "x_r", inputs, labels, seed, "label-flip")
 
 
 def oversized(
@@ -108,10 +113,7 @@ def damaging_pair(
     bug: BugInstance, inputs: torch.Tensor, labels: torch.Tensor, seed: int
 ) -> BugInstance:
     """x_b a clean input of another class, reported as a bug of x_r's class."""
-    i = _other(labels, bug.label, make_generator(seed))
-    return replace(
-        bug, x_b=inputs[i].clone(), metadata={"kind": "damaging-pair", "x_b_class": int(labels[i])}
-    )
+    return _swap(bug, "x_b", inputs, labels, seed, "damaging-pair")
 
 
 def craft(

@@ -53,7 +53,12 @@ class KnnProbe(Configurable):
         """``(N, classes)``: the fraction of the k nearest probe inputs of each class."""
         if not hasattr(self, "features_"):
             raise InputError("The probe is not fitted: call probe.fit(encoder, inputs, labels).")
-        sims = self._features(inputs) @ self.features_.T
+        return self.votes_of(self._features(inputs))
+
+    def votes_of(self, features: torch.Tensor) -> torch.Tensor:
+        """:meth:`votes` of inputs whose L2-normalised features (by the fitted encoder) are
+        already at hand."""
+        sims = features @ self.features_.T
         nearest = sims.topk(self.k, dim=1).indices
         counts = torch.nn.functional.one_hot(self.labels_[nearest], self.classes_).sum(1)
         return counts.float() / self.k
@@ -63,4 +68,11 @@ class KnnProbe(Configurable):
 
     def accuracy(self, inputs: Any, labels: torch.Tensor) -> float:
         """Percent of ``inputs`` the probe labels correctly."""
-        return float((self.predict(inputs) == labels.cpu()).float().mean() * 100)
+        return accuracy_of(self.votes(inputs), labels)
+
+
+def accuracy_of(votes: torch.Tensor, labels: torch.Tensor) -> float:
+    """Percent of rows of ``votes`` whose top class is the label (NaN for no rows)."""
+    if len(labels) == 0:
+        return float("nan")
+    return float((votes.argmax(1) == labels.cpu()).float().mean() * 100)

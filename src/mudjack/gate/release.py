@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from mudjack.bug import BugInstance
 from mudjack.downstream.client import extract_features
 from mudjack.encoders.base import Encoder
-from mudjack.gate.probe import KnnProbe
+from mudjack.gate.probe import KnnProbe, accuracy_of
 from mudjack.gate.verdict import Check, Verdict
 from mudjack.registry import Configurable
 from mudjack.triggers.base import Trigger
@@ -93,10 +93,10 @@ class Release(Configurable):
         f_o = extract_features(original, held, device=device)
         f_p = extract_features(patched, held, device=device)
         drift = float(F.cosine_similarity(f_o, f_p, dim=1).mean())
-        acc = [p.accuracy(held, labels) for p in probes]
-        mine = torch.nonzero(labels == bug.label).flatten()
-        sub = held[mine] if isinstance(held, torch.Tensor) else [held[int(i)] for i in mine]
-        class_acc = [p.accuracy(sub, labels[mine]) if len(mine) else float("nan") for p in probes]
+        votes = [p.votes_of(f) for p, f in zip(probes, (f_o, f_p), strict=True)]
+        acc = [accuracy_of(v, labels) for v in votes]
+        mine = labels == bug.label
+        class_acc = [accuracy_of(v[mine], labels[mine]) for v in votes]
         x_t = trigger.apply(held, make_generator(seed))
         f_t = extract_features(patched, x_t, device=device)
         invariance = float(F.cosine_similarity(f_t, f_p, dim=1).mean())
