@@ -19,6 +19,7 @@ from mudjack.downstream.zeroshot import ZeroShotClassifier
 from mudjack.encoders import load_encoder, load_text_tower, save_encoder
 from mudjack.encoders.clip import CLIPTextTower, ProjectedEncoder
 from mudjack.errors import InputError
+from mudjack.pretrain import SimCLR
 from mudjack.pretrain.clip import CLIP, clip_loss
 from mudjack.utils import seeded
 
@@ -133,6 +134,32 @@ def test_clip_refuses_bad_settings_and_mismatched_towers(tiny_bert, digits):
     _, text = _towers(tiny_bert, proj_dim=8)
     with pytest.raises(InputError, match="one joint size"):
         CLIP(max_steps=1).fit(image, text, _pairs(digits, 8))
+
+
+@pytest.mark.parametrize(
+    ("trainer", "kwargs", "message"),
+    [
+        (SimCLR, {"epochs": 0}, "epochs >= 1"),
+        (SimCLR, {"lr": -1e-3}, "lr > 0"),
+        (SimCLR, {"temperature": 0.0}, "temperature > 0"),
+        (SimCLR, {"temperature": float("inf")}, "temperature > 0"),
+        (SimCLR, {"proj_dim": 0}, "proj_dim >= 1"),
+        (SimCLR, {"weight_decay": float("nan")}, "weight_decay"),
+        (CLIP, {"max_steps": 0}, "max_steps >= 1"),
+        (CLIP, {"text_batch_size": 0}, "text_batch_size >= 1"),
+    ],
+)
+def test_pretrainers_refuse_schedules_that_cannot_train(trainer, kwargs, message):
+    with pytest.raises(InputError, match=message):
+        trainer(**kwargs)
+
+
+def test_clip_keeps_its_learned_temperature_under_the_cap(tiny_bert, digits):
+    image, text = _towers(tiny_bert)
+    with torch.no_grad():
+        text.logit_scale.fill_(math.log(100.0) + 1.0)  # a tower given above CLIP's cap
+    CLIP(batch_size=64, max_steps=2).fit(image, text, _pairs(digits, 256), seed=0)
+    assert text.logit_scale.item() <= math.log(100.0) + 1e-6
 
 
 def test_users_own_image_caption_pairs_load(tmp_path):

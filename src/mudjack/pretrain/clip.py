@@ -13,6 +13,7 @@ image augmentation (CLIP uses a plain centre crop at 400M pairs; at 60,000 it ov
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -24,8 +25,8 @@ from mudjack.data.captions import ImageCaptionSet
 from mudjack.encoders.base import check_images
 from mudjack.encoders.clip import CLIPTextTower, ProjectedEncoder
 from mudjack.errors import InputError
-from mudjack.registry import Configurable
-from mudjack.utils import check_range, check_schedule, make_generator, resolve_device
+from mudjack.pretrain.base import ViewTrainer
+from mudjack.utils import make_generator, resolve_device
 
 MAX_LOGIT_SCALE = 100.0  # CLIP clips exp(logit_scale) at 100
 
@@ -44,7 +45,7 @@ def crop_augment() -> SimCLRAugment:
     return SimCLRAugment(scale=(0.5, 1.0), jitter_p=0.0, grey_p=0.0)
 
 
-class CLIP(Configurable):
+class CLIP(ViewTrainer):
     """CLIP-style trainer.
 
     Args:
@@ -70,10 +71,6 @@ class CLIP(Configurable):
         max_steps: int | None = None,
         text_batch_size: int = 256,
     ) -> None:
-        check_schedule(epochs, batch_size, lr, min_batch=2)
-        check_range(weight_decay, "weight_decay", 0.0, 1.0)
-        if max_steps is not None and max_steps < 1:
-            raise InputError(f"Expected max_steps >= 1 or None, got {max_steps}.")
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -81,17 +78,12 @@ class CLIP(Configurable):
         self.augment = augment
         self.max_steps = max_steps
         self.text_batch_size = text_batch_size
+        self._check_schedule()
+        if text_batch_size < 1:
+            raise InputError(f"Expected text_batch_size >= 1, got {text_batch_size}.")
 
-    def _augment(self) -> SimCLRAugment:
-        return crop_augment() if self.augment is None else self.augment
-
-    def provenance(self) -> dict[str, object]:
-        """The hyperparameters as recorded with a pre-trained model (the views as a ``repr``)."""
-        return {
-            k: (repr(self._augment()) if k == "augment" else v)
-            for k, v in vars(self).items()
-            if not k.endswith("_")
-        }
+    def default_augment(self) -> SimCLRAugment:
+        return crop_augment()
 
     def fit(
         self,
@@ -124,13 +116,8 @@ class CLIP(Configurable):
         params.append(scale)
         opt = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
         gen = make_generator(seed)
-        n, bs = len(images), min(self.batch_size, len(images))
-        steps = n // bs
-        total = (
-            self.epochs * steps
-            if self.max_steps is None
-            else min(self.epochs * steps, self.max_steps)
-        )
+        n = len(images)
+        bs, steps, total = self._total_steps(n)
         augment = self._augment()
         self.steps_ = 0
         bar = tqdm(total=total, desc="CLIP", unit="step", disable=not progress)
@@ -147,9 +134,7 @@ class CLIP(Configurable):
                 loss.backward()
                 opt.step()
                 with torch.no_grad():
-                    text_tower.logit_scale.clamp_(
-                        max=torch.log(torch.tensor(MAX_LOGIT_SCALE)).item()
-                    )
+                    scale.clamp_(max=math.log(MAX_LOGIT_SCALE))
                 running += loss.item()
                 self.steps_ += 1
                 bar.update(1)

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from mudjack.data.augment import SimCLRAugment
 from mudjack.encoders.base import Encoder, check_images
 from mudjack.errors import InputError
-from mudjack.registry import Configurable
+from mudjack.pretrain.base import ViewTrainer, check_temperature
 from mudjack.utils import make_generator, resolve_device, seeded
 
 
@@ -32,7 +32,7 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Ten
     return F.cross_entropy(sim, target)
 
 
-class SimCLR(Configurable):
+class SimCLR(ViewTrainer):
     """SimCLR trainer.
 
     Args:
@@ -67,18 +67,10 @@ class SimCLR(Configurable):
         self.proj_dim = proj_dim
         self.augment = augment
         self.max_steps = max_steps
-
-    def _augment(self) -> SimCLRAugment:
-        return SimCLRAugment() if self.augment is None else self.augment
-
-    def provenance(self) -> dict[str, object]:
-        """The hyperparameters as recorded with a pre-trained encoder (the view generator as
-        its ``repr``)."""
-        return {
-            k: (repr(self._augment()) if k == "augment" else v)
-            for k, v in vars(self).items()
-            if not k.endswith("_")
-        }
+        self._check_schedule()
+        check_temperature(temperature)
+        if proj_dim < 1:
+            raise InputError(f"Expected proj_dim >= 1, got {proj_dim}. SimCLR uses 128.")
 
     def fit(
         self,
@@ -106,11 +98,7 @@ class SimCLR(Configurable):
         opt = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
         gen = make_generator(seed)
         n = len(images)
-        bs = min(self.batch_size, n)
-        steps = n // bs
-        total = self.epochs * steps
-        if self.max_steps is not None:
-            total = min(total, self.max_steps)
+        bs, steps, total = self._total_steps(n)
         self.steps_ = 0
         bar = tqdm(total=total, desc="SimCLR", unit="step", disable=not progress)
         model = (encoder, head, opt, self._augment(), dev)
