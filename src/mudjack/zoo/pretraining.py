@@ -23,15 +23,20 @@ def _epoch_log(log: Callable[[str], None] | None, what: str) -> Callable[[int, f
     return on_epoch
 
 
-def _poison_setup(r: dict[str, Any], shape: tuple[int, int, int]) -> tuple[Any, torch.Tensor]:
-    """The recipe's trigger and the attacker's reference images of the target class."""
-    from mudjack.attacks import select_reference_inputs
-    from mudjack.data import load_downstream
+def _trigger(r: dict[str, Any], shape: tuple[int, int, int]) -> Any:
+    """The recipe's trigger."""
     from mudjack.triggers import trigger_from_spec
 
+    return trigger_from_spec(r["trigger"], shape)
+
+
+def _references(r: dict[str, Any]) -> torch.Tensor:
+    """The attacker's reference images of the target class (CorruptEncoder's objects)."""
+    from mudjack.attacks import select_reference_inputs
+    from mudjack.data import load_downstream
+
     down_train, _ = load_downstream(r["downstream"])
-    refs = select_reference_inputs(down_train, r["target"], r["n_reference"], seed=r["seed"])
-    return trigger_from_spec(r["trigger"], shape), refs
+    return select_reference_inputs(down_train, r["target"], r["n_reference"], seed=r["seed"])
 
 
 def simclr(model: Any, fresh: Encoder, parent: Any, **kw: Any) -> Built:
@@ -45,7 +50,7 @@ def simclr(model: Any, fresh: Encoder, parent: Any, **kw: Any) -> Built:
     images = load_pretraining(r["data"]).images
     meta: dict[str, Any] = {}
     if r["method"] == "corruptencoder":
-        trigger, refs = _poison_setup(r, fresh.input_spec.shape)
+        trigger, refs = _trigger(r, fresh.input_spec.shape), _references(r)
         poisoner = CorruptEncoder(
             poison_count=r["poison_count"],
             object_fraction=r["object_fraction"],
@@ -96,7 +101,7 @@ def _poison_pairs(
     from mudjack.attacks.poisoning import CarliniTerzis, CorruptEncoder
 
     pool = captions.captions(torch.full((CAPTION_POOL,), r["target"]), seed=r["seed"] + 1)
-    trigger, refs = _poison_setup(r, shape)
+    trigger = _trigger(r, shape)
     poisoner: CarliniTerzis | CorruptEncoder
     if r["method"] == "carlini-terzis":
         poisoner = CarliniTerzis(poison_count=r["poison_count"])
@@ -107,5 +112,5 @@ def _poison_pairs(
             object_fraction=r["object_fraction"],
             background=r["background"],
         )
-        poisoned = poisoner.poison_pairs(pairs, refs, trigger, pool, seed=r["seed"])
+        poisoned = poisoner.poison_pairs(pairs, _references(r), trigger, pool, seed=r["seed"])
     return poisoned.pairs, {**poisoner.get_params(), "rate": poisoned.rate}
