@@ -35,13 +35,14 @@ from mudjack.utils import write_json_atomic
 AT = (50, 100, 150, 200, 300, 400, 600)
 
 
-def good(m: dict[str, Any], before_acc: float, clean: dict[str, float]) -> bool:
-    """The default setting's quality bar (issue: speed and scale)."""
+def good(m: dict[str, Any], before_acc: float, clean: dict[str, float], margin: float) -> bool:
+    """The quality bar: CP, |ΔAcc| <= 0.5, ASR and AccB within ``margin`` points of the clean
+    encoder's client (1 for the default setting; the text goal uses 3)."""
     return bool(
         m["cp"]
         and abs(m["acc"] - before_acc) <= 0.5
-        and m["asr"] <= clean["asr"] + 1
-        and m["accb"] >= clean["accb"] - 1
+        and m["asr"] <= clean["asr"] + margin
+        and m["accb"] >= clean["accb"] - margin
     )
 
 
@@ -90,28 +91,33 @@ def one_bug(prep: Any, seed: int, args: argparse.Namespace, say: Any) -> dict[st
     }
 
 
-def summarise(bugs: list[dict[str, Any]], clean: dict[str, float]) -> list[dict[str, Any]]:
-    steps = sorted({r["step"] for b in bugs for r in b["snapshots"] if r["step"] in AT})
+def summarise(
+    bugs: list[dict[str, Any]], clean: dict[str, float], at: list[int], margin: float
+) -> list[dict[str, Any]]:
+    steps = sorted({r["step"] for b in bugs for r in b["snapshots"] if r["step"] in at})
     full = max(steps)
     out = []
     for step in steps:
         rows = [next(r for r in b["snapshots"] if r["step"] == step) for b in bugs]
         full_s = [next(r for r in b["snapshots"] if r["step"] == full)["seconds"] for b in bugs]
-        out.append(_summary(f"{step} steps", rows, bugs, clean, full_s))
+        out.append(_summary(f"{step} steps", rows, bugs, (clean, margin), full_s))
     rule_rows = [next(r for r in b["snapshots"] if r["step"] == b["stop_step"]) for b in bugs]
     full_s = [next(r for r in b["snapshots"] if r["step"] == full)["seconds"] for b in bugs]
-    out.append(_summary("stopping rule", rule_rows, bugs, clean, full_s))
+    out.append(_summary("stopping rule", rule_rows, bugs, (clean, margin), full_s))
     return out
 
 
-def _summary(label, rows, bugs, clean, full_seconds) -> dict[str, Any]:
+def _summary(label, rows, bugs, bar, full_seconds) -> dict[str, Any]:
+    clean, margin = bar
     ratio = [r["seconds"] / f for r, f in zip(rows, full_seconds, strict=True)]
     return {
         "label": label,
         "steps": mean_std([float(r["step"]) for r in rows]),
         "cp": sum(bool(r["cp"]) for r in rows),
         **{k: mean_std([float(r[k]) for r in rows]) for k in ("acc", "asr", "accb")},
-        "good": sum(good(r, b["before"]["acc"], clean) for r, b in zip(rows, bugs, strict=True)),
+        "good": sum(
+            good(r, b["before"]["acc"], clean, margin) for r, b in zip(rows, bugs, strict=True)
+        ),
         "time_ratio_to_full": mean_std(ratio),
     }
 
@@ -125,6 +131,12 @@ def main() -> None:
     p.add_argument("--at", type=int, nargs="+", default=list(AT))
     p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
     p.add_argument("--lr", type=float, default=None, help="default: the setting's")
+    p.add_argument(
+        "--margin",
+        type=float,
+        default=1.0,
+        help="points of ASR/AccB from the clean client a good patch may be (1)",
+    )
     p.add_argument("--json", required=True)
     args = p.parse_args()
     prep = prepare(get_setting(args.setting), log=print)
@@ -135,7 +147,8 @@ def main() -> None:
         "lr": args.lr or prep.setting.patch["lr"],
         "clean": prep.clean,
         "bugs": bugs,
-        "summary": summarise(bugs, prep.clean),
+        "margin": args.margin,
+        "summary": summarise(bugs, prep.clean, sorted(set(args.at) | {args.steps}), args.margin),
     }
     write_json_atomic(args.json, out)
     for row in out["summary"]:
