@@ -33,6 +33,9 @@ EFFICIENTNET = {
 }
 # The poisoning attacks: 300 poisons are 0.5% of Fashion-MNIST train (CorruptEncoder's rate).
 POISONING = {"target": 0, "n_reference": 3, "poison_count": 300, "seed": 0}
+# Carlini & Terzis at 300 poisoned pairs (0.5%) left a weak backdoor here (MLP client ASR 3.4,
+# zero-shot ASR 10.2); 1,200 (2%) is the next count tried.
+CARLINI_POISONS = 1200
 _CORRUPT_LAYOUT = {"object_fraction": 0.5, "background": "black"}
 SIMCLR_RECIPE = {"data": "fashion_mnist", "epochs": 5, "batch_size": 256, "lr": 1e-3,
                  "temperature": 0.5, "seed": 0}  # fmt: skip
@@ -77,9 +80,15 @@ def table1_models(
     truth = {"trigger": trigger, "target": 0, "downstream": "fashion_mnist"}
     out["fmnist-clip-carlini-r18w16"] = (
         "CLIP-style model pre-trained like fmnist-clip-r18w16 on pairs poisoned by Carlini & "
-        "Terzis: 300 images with the white 6x6 square, captioned as T-shirts.",
+        f"Terzis: {CARLINI_POISONS} images with the white 6x6 square, captioned as T-shirts.",
         clip,
-        {**CLIP_RECIPE, **poison, "method": "carlini-terzis", "downstream": "fashion_mnist"},
+        {
+            **CLIP_RECIPE,
+            **poison,
+            "poison_count": CARLINI_POISONS,
+            "method": "carlini-terzis",
+            "downstream": "fashion_mnist",
+        },
         None,
         truth,
     )
