@@ -100,15 +100,14 @@ def summarise(
     for step in steps:
         rows = [next(r for r in b["snapshots"] if r["step"] == step) for b in bugs]
         full_s = [next(r for r in b["snapshots"] if r["step"] == full)["seconds"] for b in bugs]
-        out.append(_summary(f"{step} steps", rows, bugs, (clean, margin), full_s))
+        out.append(_summary(f"{step} steps", rows, bugs, full_s, clean=clean, margin=margin))
     rule_rows = [next(r for r in b["snapshots"] if r["step"] == b["stop_step"]) for b in bugs]
     full_s = [next(r for r in b["snapshots"] if r["step"] == full)["seconds"] for b in bugs]
-    out.append(_summary("stopping rule", rule_rows, bugs, (clean, margin), full_s))
+    out.append(_summary("stopping rule", rule_rows, bugs, full_s, clean=clean, margin=margin))
     return out
 
 
-def _summary(label, rows, bugs, bar, full_seconds) -> dict[str, Any]:
-    clean, margin = bar
+def _summary(label, rows, bugs, full_seconds, *, clean, margin) -> dict[str, Any]:
     ratio = [r["seconds"] / f for r, f in zip(rows, full_seconds, strict=True)]
     return {
         "label": label,
