@@ -196,7 +196,56 @@ def test_unknown_method(workspace, capsys):
         "--out",
         workspace / "t.st",
     )
-    assert code == 2 and "Unknown attribution method 'lime'" in err
+    assert code == 2 and "Unknown reverse-engineering method 'lime'" in err
+
+
+def test_inversion_reverses_and_patches(workspace, capsys):
+    """--method inversion: `reverse` writes a bounded perturbation trigger (and figures), and
+    `patch` reverses one over its own D_val and records how."""
+    from mudjack.bug import BugInstance
+    from mudjack.triggers import load_trigger
+
+    torch.manual_seed(0)
+    w, data = workspace, workspace / "digits.npz"
+    BugInstance(torch.rand(1, 8, 8), torch.rand(1, 8, 8)).save(w / "bug")
+    inv = ["--method", "inversion", "--epsilon", 0.05, "--inversion-steps", 3, "--val", data]
+    code, out, err = run(
+        capsys, "reverse", "--encoder", w / "clean", "--bug", w / "bug", *inv,
+        "--val-size", 50, "--out", w / "t.safetensors", "--heatmap", w / "fig",
+    )  # fmt: skip
+    assert code == 0, err
+    trigger = load_trigger(w / "t.safetensors")
+    assert trigger.kind == "perturbation" and "inversion" in out
+    assert 0 < float(trigger.delta.abs().max()) <= 0.05 + 1e-6
+    assert (w / "fig" / "mask.png").is_file()
+    code, _, err = run(
+        capsys, "patch", "--encoder", w / "clean", "--bug", w / "bug", *inv,
+        "--val-size", 100, "--epochs", 1, "--batch-size", 64, "--out", w / "patched", "--quiet",
+    )  # fmt: skip
+    assert code == 0, err
+    prov = json.loads((w / "patched" / "mudjack.json").read_text())["provenance"]
+    assert prov["trigger"] == "reverse-engineered (inversion: perturbation, epsilon 0.05, 3 steps)"
+
+
+def _reverse_with_epsilon(capsys, w, epsilon):
+    from mudjack.bug import BugInstance
+
+    if not (w / "bug").exists():
+        BugInstance(torch.rand(1, 8, 8), torch.rand(1, 8, 8)).save(w / "bug")
+    return run(
+        capsys, "reverse", "--encoder", w / "clean", "--bug", w / "bug", "--method", "inversion",
+        "--epsilon", epsilon, "--val", w / "digits.npz", "--out", w / "t.safetensors",
+    )  # fmt: skip
+
+
+def test_inversion_refuses_a_bad_epsilon(workspace, capsys):
+    with pytest.raises(SystemExit) as exc:  # argparse: usage line and code 2
+        _reverse_with_epsilon(capsys, workspace, 0)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "Expected a finite number > 0, got '0'" in err
+    code, _, err = _reverse_with_epsilon(capsys, workspace, 1.5)
+    assert code == 2 and "Expected epsilon in (0, 1] (pixel units), got 1.5" in err
+    assert not (workspace / "t.safetensors").exists()
 
 
 def test_unknown_setting(capsys):

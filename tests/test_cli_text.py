@@ -104,4 +104,13 @@ def test_text_cli_errors(workspace, capsys, tiny_encoder, tmp_path):
         capsys, "reverse", "--encoder", w / "missing", "--bug", w, "--out", w / "t.safetensors"
     )
     assert code == 2 and "is not a folder" in err
+    from mudjack.bug import BugInstance
+
+    BugInstance("a fine film", "a good film").save(tmp_path / "bug")
+    code, _, err = run(
+        capsys, "reverse", "--encoder", w / "clean", "--bug", tmp_path / "bug",
+        "--method", "inversion", "--out", w / "t.safetensors",
+    )  # fmt: skip
+    assert code == 2 and "Expected an image encoder for --method inversion" in err
+    assert not (w / "t.safetensors").exists()
     assert not (w / "x").exists() and not (w / "y").exists() and not (w / "z").exists()

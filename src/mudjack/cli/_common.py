@@ -10,13 +10,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from mudjack.attacks import attack_source, ground_truth
-from mudjack.data import DOWNSTREAM, load_downstream
+from mudjack.data import DOWNSTREAM, load_downstream, load_pretraining
 from mudjack.downstream import DownstreamClient, MLPClassifier
 from mudjack.encoders import load_encoder
 from mudjack.errors import InputError, ModelLoadError
 from mudjack.experiments import Setting, get_setting
 from mudjack.triggers import Trigger, load_trigger
+from mudjack.utils import make_generator, take
 
 EPILOG = "Every command takes --seed and --device; nothing it writes overwrites an existing path."
 # The settings whose paper-scale values (Setting.paper()) are the commands' defaults.
@@ -37,6 +40,13 @@ def logger(a: argparse.Namespace) -> Callable[[str], None] | None:
 def paper(modality: str) -> Setting:
     """The paper-scale setting of a modality: the source of every default the paper fixes."""
     return get_setting(PAPER_SETTINGS[modality])
+
+
+def validation(name: str, size: int | None, seed: int, modality: str) -> Any:
+    """D_val: ``size`` inputs (default: the paper's) of the data ``name``, drawn with ``seed``."""
+    pool = load_pretraining(name).inputs
+    perm = torch.randperm(len(pool), generator=make_generator(seed))
+    return take(pool, perm[: size if size is not None else paper(modality).val_size])
 
 
 def sci(x: float) -> str:

@@ -20,8 +20,8 @@ from mudjack.cli._common import (
     paper,
     positive_float,
     positive_int,
+    validation,
 )
-from mudjack.cli.patch import validation
 from mudjack.data import load_downstream, load_pretraining
 from mudjack.encoders import load_encoder
 from mudjack.errors import InputError

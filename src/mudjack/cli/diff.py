@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mudjack.cli._common import add_common, paper, positive_int
-from mudjack.cli.patch import validation
+from mudjack.cli._common import add_common, paper, positive_int, validation
 from mudjack.encoders import load_encoder
 from mudjack.history import feature_drift, weight_changes
 from mudjack.utils import ensure_new_path, write_json_atomic

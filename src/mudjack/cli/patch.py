@@ -9,8 +9,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from mudjack.bug import load_bug
 from mudjack.cli._common import (
     add_common,
@@ -21,8 +19,15 @@ from mudjack.cli._common import (
     positive_float,
     positive_int,
     sci,
+    validation,
 )
-from mudjack.data import load_pretraining
+from mudjack.cli._reversing import (
+    add_inversion,
+    check_method,
+    describe,
+    method_help,
+    reverse_trigger,
+)
 from mudjack.encoders import encoder_folder, read_config, save_encoder
 from mudjack.encoders.clip import text_tower_files
 from mudjack.errors import InputError, MudjackError
@@ -30,13 +35,10 @@ from mudjack.experiments import get_setting
 from mudjack.patching import Mudjacking, PatchCheckpoint
 from mudjack.patching.distributed import init_from_env, is_writer, world
 from mudjack.patching.stopping import StopRule
-from mudjack.reverse import TriggerReverser
 from mudjack.triggers import Trigger, load_trigger
 from mudjack.utils import (
     ensure_new_path,
-    make_generator,
     sha256_tensors,
-    take,
     write_json_atomic,
 )
 
@@ -124,9 +126,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help=f"validation inputs (default: {_per_modality('val_size', lambda n: f'{n:,}')})",
     )
     p.add_argument("--trigger", type=Path, help="trigger file (default: reverse-engineer one)")
-    p.add_argument("--method", default="occlusion", help="attribution method if reversing")
+    p.add_argument(
+        "--method", default="occlusion", help=f"if reversing the trigger: {method_help()}"
+    )
     p.add_argument("--out", type=Path, required=True, help="new encoder folder")
     _add_hyperparameters(p)
+    add_inversion(p)
     g = p.add_argument_group("surviving a kill")
     g.add_argument(
         "--checkpoint-every",
@@ -189,13 +194,6 @@ def _provenance(
     return provenance, cfg.get("metadata", {})
 
 
-def validation(name: str, size: int | None, seed: int, modality: str) -> Any:
-    """D_val: ``size`` inputs (default: the paper's) of the data ``name``, drawn with ``seed``."""
-    pool = load_pretraining(name).inputs
-    perm = torch.randperm(len(pool), generator=make_generator(seed))
-    return take(pool, perm[: size if size is not None else paper(modality).val_size])
-
-
 def patch_files(trigger: Trigger, log: list[dict[str, float]], parent: Any) -> dict[str, Any]:
     """What a patched folder holds beside its weights: the trigger, the loss log, and a
     CLIP-style parent's text tower (the patch leaves it as it was)."""
@@ -228,18 +226,18 @@ def _check_work(a: argparse.Namespace, work: Path) -> None:
 
 
 def _trigger(
-    a: argparse.Namespace, enc: Any, bug: Any, work: Path, keep: bool = True
+    a: argparse.Namespace, enc: Any, bug: Any, work: Path, val: Any, keep: bool = True
 ) -> tuple[Trigger, str]:
     """The trigger file given, the one an interrupted run saved, or a new reverse-engineered
-    one (saved into the work folder with ``keep``, so that a resumed run patches with the
-    same)."""
+    one (inversion runs over ``val``; saved into the work folder with ``keep``, so that a
+    resumed run patches with the same)."""
     saved, record = work / "trigger.safetensors", work / "trigger.json"
     if a.trigger:
         return load_trigger(a.trigger).check(enc), f"file {a.trigger}"
     if a.resume and saved.is_file() and record.is_file():
         return load_trigger(saved).check(enc), json.loads(record.read_text())["how"]
-    rev = TriggerReverser(method=a.method).reverse(enc, bug, seed=a.seed, device=a.device)
-    how = f"reverse-engineered ({a.method})"
+    rev = reverse_trigger(a, enc, bug, val)
+    how = f"reverse-engineered ({describe(a)})"
     if not a.quiet:
         log(f"reverse-engineered trigger {rev.trigger!r} in {rev.seconds:.1f}s")
     if not keep:
@@ -253,6 +251,7 @@ def _trigger(
 
 def run(a: argparse.Namespace) -> int:
     ensure_new_path(a.out, "encoder folder")
+    check_method(a.method)
     a.device = init_from_env(a.device)  # under torchrun: one process per device
     single = world()[1] == 1
     if not single and a.resume:
@@ -266,9 +265,9 @@ def run(a: argparse.Namespace) -> int:
     enc = encoder(a)
     bug = load_bug(a.bug).check(enc)
     patcher = _patcher(a, enc.modality)  # bad hyperparameters fail before any work
-    trigger, how = _trigger(a, enc, bug, work, keep=single)
     val_name = a.val or paper(enc.modality).val_data
     val = validation(val_name, a.val_size, a.seed, enc.modality)
+    trigger, how = _trigger(a, enc, bug, work, val, keep=single)
     ckpt = PatchCheckpoint(work, every=a.checkpoint_every) if single else None
     if a.resume and not a.quiet:
         step = PatchCheckpoint.step_of(work)

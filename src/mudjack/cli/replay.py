@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from mudjack.bug import load_bug
-from mudjack.cli._common import add_common, log
-from mudjack.cli.patch import patch_files, validation
+from mudjack.cli._common import add_common, log, validation
+from mudjack.cli.patch import patch_files
 from mudjack.data.augment import PatchAugment
 from mudjack.encoders import load_encoder, read_config, save_encoder
 from mudjack.errors import InputError
