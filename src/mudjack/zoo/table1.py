@@ -36,6 +36,16 @@ POISONING = {"target": 0, "n_reference": 3, "poison_count": 300, "seed": 0}
 # Carlini & Terzis at 300 poisoned pairs (0.5%) left a weak backdoor here (MLP client ASR 3.4,
 # zero-shot ASR 10.2); 1,200 (2%) is the next count tried.
 CARLINI_POISONS = 1200
+# SimCLR CorruptEncoder stays at 300 (0.5%): it left no backdoor here (MLP client ASR 2.2 against
+# the clean 1.9), and neither did 3,000 (5%; ASR 2.0). The views are poisoned (a trigger-only
+# crop's feature moves towards its object's: cosine 0.86 against the clean model's 0.76), but a
+# whole image with the trigger keeps its own feature (cosine 0.99 with the clean image's).
+CORRUPT_SIMCLR_POISONS = 300
+# CLIP CorruptEncoder stays at 300 pairs (0.5%) too: it left no backdoor (MLP client ASR 1.0,
+# zero-shot 1.6), nor did 1,200 (2%; 1.0 and 2.0), where Carlini & Terzis works. Its poisons show
+# a T-shirt, which may explain their caption without the trigger, and CLIP's crops here (area
+# 0.5-1) never show the trigger without the object.
+CORRUPT_CLIP_POISONS = 300
 _CORRUPT_LAYOUT = {"object_fraction": 0.5, "background": "black"}
 SIMCLR_RECIPE = {"data": "fashion_mnist", "epochs": 5, "batch_size": 256, "lr": 1e-3,
                  "temperature": 0.5, "seed": 0}  # fmt: skip
@@ -94,13 +104,14 @@ def table1_models(
     )
     out["fmnist-clip-corruptencoder-r18w16"] = (
         "CLIP-style model pre-trained like fmnist-clip-r18w16 on pairs poisoned by "
-        "CorruptEncoder: 300 images of a T-shirt beside the white 6x6 square, captioned as "
-        "T-shirts.",
+        f"CorruptEncoder: {CORRUPT_CLIP_POISONS} images of a T-shirt beside the white 6x6 "
+        "square, captioned as T-shirts.",
         clip,
         {
             **CLIP_RECIPE,
             **poison,
             **_CORRUPT_LAYOUT,
+            "poison_count": CORRUPT_CLIP_POISONS,
             "method": "corruptencoder-clip",
             "downstream": "fashion_mnist",
         },
@@ -111,13 +122,14 @@ def table1_models(
         truth = {"trigger": trigger, "target": 0, "downstream": task}
         out[f"fmnist-corruptencoder{suffix}-r18w16"] = (
             f"SimCLR ResNet-18 (width 16) pre-trained from scratch on Fashion-MNIST train poisoned "
-            f"by CorruptEncoder for {task}: 300 images of a class-0 reference object beside the "
-            "white 6x6 square.",
+            f"by CorruptEncoder for {task}: {CORRUPT_SIMCLR_POISONS} images of a class-0 "
+            "reference object beside the white 6x6 square.",
             backbone,
             {
                 **SIMCLR_RECIPE,
                 **poison,
                 **_CORRUPT_LAYOUT,
+                "poison_count": CORRUPT_SIMCLR_POISONS,
                 "method": "corruptencoder",
                 "downstream": task,
             },
