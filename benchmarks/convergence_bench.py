@@ -25,6 +25,8 @@ import copy
 import time
 from typing import Any
 
+import torch
+
 from mudjack.experiments import get_setting
 from mudjack.experiments.prepared import prepare
 from mudjack.patching import Mudjacking
@@ -60,6 +62,7 @@ def one_bug(prep: Any, seed: int, args: argparse.Namespace, say: Any) -> dict[st
             snaps[step] = copy.deepcopy(encoder).eval()
 
     patch = {**prep.setting.patch, "max_steps": args.steps, "optimizer": args.optimizer}
+    patch["schedule"] = args.schedule
     if args.lr is not None:
         patch["lr"] = args.lr
     # The same held-out split and checks as the rule, but a bar no patch reaches: it records
@@ -129,6 +132,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=600)
     p.add_argument("--at", type=int, nargs="+", default=list(AT))
     p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
+    p.add_argument("--schedule", choices=["constant", "cosine"], default="constant")
     p.add_argument("--lr", type=float, default=None, help="default: the setting's")
     p.add_argument(
         "--margin",
@@ -143,7 +147,9 @@ def main() -> None:
     out = {
         "setting": args.setting,
         "optimizer": args.optimizer,
+        "threads": torch.get_num_threads(),
         "lr": args.lr or prep.setting.patch["lr"],
+        "schedule": args.schedule,
         "clean": prep.clean,
         "bugs": bugs,
         "margin": args.margin,

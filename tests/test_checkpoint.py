@@ -39,11 +39,14 @@ def sha(encoder):
     return sha256_tensors(*encoder.state_dict().values())
 
 
-@pytest.mark.parametrize("name", ["mudjacking", "ft-l2"])
-def test_a_resumed_patch_equals_an_uninterrupted_one(patch_case, tmp_path, name):
+@pytest.mark.parametrize(
+    ("name", "extra"),
+    [("mudjacking", {}), ("ft-l2", {}), ("mudjacking", {"schedule": "cosine"})],
+)
+def test_a_resumed_patch_equals_an_uninterrupted_one(patch_case, tmp_path, name, extra):
     # 64 inputs in batches of 16: 4 steps an epoch; stopping at step 6 resumes mid-epoch
     encoder, bug, val, trigger = patch_case
-    patcher = create_patcher(name, epochs=3, batch_size=16, max_steps=10, log_every=1)
+    patcher = create_patcher(name, epochs=3, batch_size=16, max_steps=10, log_every=1, **extra)
     whole = patcher.patch(encoder, bug, val, trigger, seed=3)
     ckpt = StopAfter(tmp_path / "work", every=3, stop=6)
     with pytest.raises(Interrupted):

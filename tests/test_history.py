@@ -97,6 +97,29 @@ def test_replay_reproduces_the_weights(chain, capsys):
     assert json.loads((chain / "r2" / "mudjack.json").read_text())["provenance"]["replay_of"]
 
 
+@pytest.mark.parametrize(
+    "flags",
+    [["--stop", "auto", "--val-size", 300], ["--optimizer", "sgd", "--schedule", "cosine"]],
+)
+def test_replay_rebuilds_recorded_options(patch_args, tmp_path, capsys, flags):
+    # a stopping rule is recorded as its repr; replay parses it (never evaluates it)
+    code, _, err = run(capsys, *patch_args, *flags, "--out", tmp_path / "p")
+    assert code == 0, err
+    code, out, err = run(capsys, "replay", tmp_path / "p", "--out", tmp_path / "r", "--quiet")
+    assert code == 0, err
+    assert out.strip() == f"weights identical to {tmp_path / 'p'}"
+
+
+def test_a_stopping_rule_record_is_parsed_not_evaluated():
+    from mudjack.patching.stopping import StopRule
+
+    rule = StopRule(every=5, tol=0.01)
+    assert StopRule.from_record(repr(rule)).get_params() == rule.get_params()
+    for bad in ("__import__('os').system('true')", "StopRule(every=len('ab'))", "Other()"):
+        with pytest.raises(InputError, match="StopRule"):
+            StopRule.from_record(bad)
+
+
 def test_replay_refuses_a_changed_parent_or_an_unpatched_folder(chain, capsys):
     code, _, err = run(capsys, "replay", chain / "p2", "--parent", chain / "enc", "--out",
                        chain / "r")  # fmt: skip

@@ -1,6 +1,9 @@
-"""The patch loop's speed options: bfloat16 autocast and torch.compile."""
+"""The patch loop's speed options: bfloat16 autocast, torch.compile and the learning-rate
+schedule."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
@@ -39,3 +42,51 @@ def test_speed_options_are_checked():
         Mudjacking(precision="fp16")
     with pytest.raises(InputError, match="compile True or False"):
         Mudjacking(compile="yes")
+
+
+def test_cosine_schedule_decays_the_learning_rate_by_step(patch_case, monkeypatch):
+    encoder, bug, val, trigger = patch_case
+    patcher = Mudjacking(max_steps=4, batch_size=16, lr=2e-3, schedule="cosine", augment=None)
+    made = []
+    build = Mudjacking._optimizer
+
+    def keep(self, patched):
+        made.append(build(self, patched))
+        return made[-1]
+
+    monkeypatch.setattr(Mudjacking, "_optimizer", keep)
+    lrs = []
+    res = patcher.patch(
+        encoder, bug, val, trigger, on_step=lambda s, e: lrs.append(made[0].param_groups[0]["lr"])
+    )
+    want = [2e-3 * 0.5 * (1 + math.cos(math.pi * k / 4)) for k in range(4)]
+    assert lrs == pytest.approx(want) and lrs[0] == 2e-3
+    assert res.params["schedule"] == "cosine"
+
+
+def test_constant_schedule_is_the_default_and_not_recorded(patch_case):
+    encoder, bug, val, trigger = patch_case
+    kw = {"max_steps": 1, "batch_size": 16, "augment": None}
+    const = Mudjacking(**kw).patch(encoder, bug, val, trigger)
+    cosine = Mudjacking(**kw, schedule="cosine").patch(encoder, bug, val, trigger)
+    assert "schedule" not in const.params
+    # one step of a cosine schedule is taken at the full rate: the same weights
+    for a, b in zip(const.encoder.parameters(), cosine.encoder.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_an_unknown_schedule_is_bad_input():
+    with pytest.raises(InputError, match="schedule 'constant' or 'cosine'"):
+        Mudjacking(schedule="linear")
+
+
+def test_cli_records_the_optimizer_and_schedule(tmp_path, patch_args):
+    import json
+
+    from mudjack.cli import main
+
+    argv = [str(a) for a in patch_args]
+    flags = ["--optimizer", "sgd", "--schedule", "cosine", "--out", str(tmp_path / "p")]
+    assert main([*argv, *flags]) == 0
+    patcher = json.loads((tmp_path / "p" / "mudjack.json").read_text())["provenance"]["patcher"]
+    assert (patcher["optimizer"], patcher["schedule"]) == ("sgd", "cosine")

@@ -90,6 +90,19 @@ def _add_hyperparameters(p: argparse.ArgumentParser) -> None:
         f"{get_setting('text-por').patch['max_steps']})",
     )
     g.add_argument(
+        "--optimizer",
+        choices=["adam", "sgd"],
+        default="adam",
+        help="adam (default) or sgd (momentum 0.9, the authors' code's)",
+    )
+    g.add_argument(
+        "--schedule",
+        choices=["constant", "cosine"],
+        default="constant",
+        help="learning rate over the steps: constant (default, the paper's) or cosine "
+        "(decayed to 0 by the last step)",
+    )
+    g.add_argument(
         "--random-location",
         action="store_true",
         help="Mudjacking-RL: embed the trigger at random positions",
@@ -162,6 +175,7 @@ def _patcher(a: argparse.Namespace, modality: str) -> Mudjacking:
     kwargs = {**paper(modality).patch, **{k: v for k, v in given.items() if v is not None}}
     stop = StopRule() if a.stop == "auto" else None
     options = {"random_location": a.random_location, "stop": stop}
+    options |= {"optimizer": a.optimizer, "schedule": a.schedule}
     options |= {"precision": a.precision, "compile": a.compile}
     return Mudjacking(**{**kwargs, **options})
 

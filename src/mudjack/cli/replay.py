@@ -14,6 +14,7 @@ from mudjack.data.augment import PatchAugment
 from mudjack.encoders import load_encoder, read_config, save_encoder
 from mudjack.errors import InputError
 from mudjack.patching import Mudjacking
+from mudjack.patching.stopping import StopRule
 from mudjack.triggers import load_trigger
 from mudjack.utils import ensure_new_path, sha256_tensors
 
@@ -44,7 +45,10 @@ def _patcher(params: dict[str, Any]) -> Mudjacking:
             f"augmentation), got parameters {unknown or ['augment=' + str(params.get('augment'))]}"
             ". Replay re-runs patches made by `mudjack patch`."
         )
-    return Mudjacking(**{k: v for k, v in params.items() if k != "augment"})
+    kwargs = {k: v for k, v in params.items() if k != "augment"}
+    if isinstance(kwargs.get("stop"), str):  # recorded as the rule's repr
+        kwargs["stop"] = StopRule.from_record(kwargs["stop"])
+    return Mudjacking(**kwargs)
 
 
 def _check(what: str, got: str, want: str, flag: str) -> None:

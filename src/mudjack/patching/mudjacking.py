@@ -21,6 +21,7 @@ boundary for text).
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -67,7 +68,10 @@ class Mudjacking(Patcher):
         batch_size: mini-batch size m (256 in the paper for single-modal vision).
         lr: learning rate α (0.001 in the paper for single-modal vision).
         max_steps: stop after this many steps whatever ``epochs`` says (None: no cap).
-        optimizer: ``"adam"`` or ``"sgd"``.
+        optimizer: ``"adam"`` or ``"sgd"`` (momentum 0.9, as the authors' code).
+        schedule: the learning rate over the steps: ``"constant"`` (α throughout, as the
+            paper) or ``"cosine"`` (α decayed to 0 along a half cosine over the patch's
+            steps, ``max_steps`` included).
         augment: the per-step image augmentation (None disables it; text is never augmented).
         random_location: Mudjacking-RL: embed the trigger at random positions.
         reference_terms: give x_r its own locality term ``-cos(h'(x_r), h(x_r))`` and
@@ -95,6 +99,7 @@ class Mudjacking(Patcher):
         lr: float = 1e-3,
         max_steps: int | None = None,
         optimizer: str = "adam",
+        schedule: str = "constant",
         augment: PatchAugment | None = PatchAugment(),  # noqa: B008  (stateless)
         random_location: bool = False,
         reference_terms: bool = True,
@@ -105,6 +110,10 @@ class Mudjacking(Patcher):
     ) -> None:
         if optimizer not in {"adam", "sgd"}:
             raise InputError(f"Expected optimizer 'adam' or 'sgd', got {optimizer!r}.")
+        if schedule not in SCHEDULES:
+            raise InputError(
+                f"Expected schedule 'constant' or 'cosine', got {schedule!r}. Pass one of them."
+            )
         check_speed_options(precision, compile)
         check_schedule(epochs, batch_size, lr)
         self.lambda_e = lambda_e
@@ -115,6 +124,7 @@ class Mudjacking(Patcher):
         self.lr = lr
         self.max_steps = max_steps
         self.optimizer = optimizer
+        self.schedule = schedule
         self.augment = augment
         self.random_location = random_location
         self.reference_terms = reference_terms
@@ -232,6 +242,7 @@ class Mudjacking(Patcher):
                 loop.perm, loop.i = perm, 0
             x = take(pool, loop.perm[loop.i * m : (loop.i + 1) * m])
             t = trigger if use_trigger else None
+            self._set_lr(opt, loop.step, total)
             loop.i += 1
             loop.step += 1
             log = loop.step % self.log_every == 0 or loop.step == total
@@ -269,6 +280,15 @@ class Mudjacking(Patcher):
             if "stop_effectiveness" in h
         ]
         return rule.converged(checks, loop.step)
+
+    def _set_lr(self, opt: torch.optim.Optimizer, step: int, total: int) -> None:
+        """The learning rate of the step after ``step`` steps of ``total`` (a function of the
+        step alone, so a resumed patch continues the same schedule)."""
+        if self.schedule == "constant":
+            return
+        lr = self.lr * 0.5 * (1.0 + math.cos(math.pi * step / total))
+        for group in opt.param_groups:
+            group["lr"] = lr
 
     def _optimizer(self, patched: Encoder) -> torch.optim.Optimizer:
         params = [p for p in patched.parameters() if p.requires_grad]
@@ -373,4 +393,10 @@ class Mudjacking(Patcher):
 
 _LOGGED = ("effectiveness", "locality", "generalizability")
 # Recorded in provenance only when not these defaults.
-_OPTIONAL: dict[str, Any] = {"stop": None, "precision": "fp32", "compile": False}
+_OPTIONAL: dict[str, Any] = {
+    "stop": None,
+    "precision": "fp32",
+    "compile": False,
+    "schedule": "constant",
+}
+SCHEDULES = ("constant", "cosine")

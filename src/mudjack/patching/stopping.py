@@ -10,6 +10,7 @@ the three has moved by more than ``tol`` over the last ``window`` checks.
 
 from __future__ import annotations
 
+import ast
 from typing import Any
 
 import torch
@@ -60,6 +61,27 @@ class StopRule(Configurable):
         self.min_invariance = min_invariance
         self.held_out = held_out
         self.min_steps = min_steps
+
+    @classmethod
+    def from_record(cls, text: str) -> StopRule:
+        """The rule a patch record names: its ``repr``, e.g. ``"StopRule(every=25, ...)"``
+        (parsed as literals, never evaluated)."""
+        try:
+            call = ast.parse(text, mode="eval").body
+            if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)):
+                raise ValueError
+            if call.func.id != cls.__name__ or call.args:
+                raise ValueError
+            kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+        except (SyntaxError, ValueError):
+            raise InputError(
+                f"Expected a stopping rule recorded as 'StopRule(name=value, ...)', got "
+                f"{text!r}. Replay only records written by `mudjack patch`."
+            ) from None
+        unknown = sorted(set(kwargs) - set(cls.param_names()) - {None})
+        if unknown or None in kwargs:
+            raise InputError(f"Expected StopRule's parameters, got {text!r}.")
+        return cls(**kwargs)
 
     def split(self, pool: Any) -> tuple[Any, Any]:
         """(what is trained on, what is measured on): the last ``held_out`` inputs held out."""
