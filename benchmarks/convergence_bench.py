@@ -13,15 +13,21 @@ every 25 steps and the step at which it would have stopped; the snapshot measure
 rule's quality. (With the rule, 256 of the validation inputs are held out of training, so this
 run trains on fewer inputs than the committed tables' patches.)
 
-Summary: per snapshot, mean ± std of each metric over bugs and how many bugs meet the default
+Summary: per snapshot, mean ± std of each metric over bugs, how many bugs meet the default
 setting's quality (CP, |ΔAcc| <= 0.5 against the backdoored client's Acc, ASR <= clean + 1,
-AccB >= clean - 1), and the wall-time ratio against the full schedule.
+AccB >= clean - 1) each (``good``), whether their means do (``good_on_means``, the bar the
+committed 600-step table meets), and the wall-time ratio against the full schedule.
+
+    python benchmarks/convergence_bench.py --resummarise results/convergence_default.json
+
+recomputes the summary of a finished run's JSON in place (after a change to the summary).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import json
 import time
 from typing import Any
 
@@ -62,7 +68,7 @@ def one_bug(prep: Any, seed: int, args: argparse.Namespace, say: Any) -> dict[st
             snaps[step] = copy.deepcopy(encoder).eval()
 
     patch = {**prep.setting.patch, "max_steps": args.steps, "optimizer": args.optimizer}
-    patch["schedule"] = args.schedule
+    patch |= {"schedule": args.schedule, "warmup": args.warmup}
     if args.lr is not None:
         patch["lr"] = args.lr
     # The same held-out split and checks as the rule, but a bar no patch reaches: it records
@@ -121,7 +127,28 @@ def _summary(label, rows, bugs, full_seconds, *, clean, margin) -> dict[str, Any
             good(r, b["before"]["acc"], clean, margin) for r, b in zip(rows, bugs, strict=True)
         ),
         "time_ratio_to_full": mean_std(ratio),
+        "good_on_means": good(
+            _means(rows), _means([b["before"] for b in bugs])["acc"], clean, margin
+        ),
     }
+
+
+def _means(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The mean of each metric over bugs (CP: whether every bug is fixed)."""
+    out = {k: sum(float(r[k]) for r in rows) / len(rows) for k in ("acc", "asr", "accb")}
+    return {**out, "cp": all(bool(r["cp"]) for r in rows)}
+
+
+def resummarise(path: str) -> None:
+    """Recompute the summary of a finished run from its per-bug records."""
+    with open(path) as f:
+        out = json.load(f)
+    last = max(r["step"] for b in out["bugs"] for r in b["snapshots"])
+    at = out.get("at") or sorted(set(AT) | {last})  # runs before "at" was recorded: --at's default
+    out["summary"] = summarise(out["bugs"], out["clean"], at, out["margin"])
+    write_json_atomic(path, out, True)
+    for row in out["summary"]:
+        print(row)
 
 
 def main() -> None:
@@ -133,6 +160,7 @@ def main() -> None:
     p.add_argument("--at", type=int, nargs="+", default=list(AT))
     p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
     p.add_argument("--schedule", choices=["constant", "cosine"], default="constant")
+    p.add_argument("--warmup", type=int, default=0, help="steps of linear warm-up (0)")
     p.add_argument("--lr", type=float, default=None, help="default: the setting's")
     p.add_argument(
         "--margin",
@@ -141,7 +169,10 @@ def main() -> None:
         help="points of ASR/AccB from the clean client a good patch may be (1)",
     )
     p.add_argument("--json", required=True)
+    p.add_argument("--resummarise", action="store_true", help="only redo --json's summary")
     args = p.parse_args()
+    if args.resummarise:
+        return resummarise(args.json)
     prep = prepare(get_setting(args.setting), log=print)
     bugs = [one_bug(prep, s, args, print) for s in range(args.seed, args.seed + args.bugs)]
     out = {
@@ -150,9 +181,11 @@ def main() -> None:
         "threads": torch.get_num_threads(),
         "lr": args.lr or prep.setting.patch["lr"],
         "schedule": args.schedule,
+        "warmup": args.warmup,
         "clean": prep.clean,
         "bugs": bugs,
         "margin": args.margin,
+        "at": sorted(set(args.at) | {args.steps}),
         "summary": summarise(bugs, prep.clean, sorted(set(args.at) | {args.steps}), args.margin),
     }
     write_json_atomic(args.json, out)

@@ -63,9 +63,10 @@ def intake(prep: Any, rows: list[dict[str, Any]], probe: KnnProbe, gate: Intake)
         r["intake"] = gate.check(prep.backdoored, r["bug"], probe, rev)
 
 
-def release(prep: Any, r: dict[str, Any], data: ProbeData, gate: Release, steps: int) -> None:
-    """Patch with the report, then the release checks and the client's metrics."""
-    patcher = Mudjacking(**{**prep.setting.patch, "max_steps": steps})
+def release(prep: Any, r: dict[str, Any], data: ProbeData, gate: Release, patch: dict) -> None:
+    """Patch with the report (``patch``: Mudjacking's arguments), then the release checks and
+    the client's metrics."""
+    patcher = Mudjacking(**patch)
     rev = r["reversed"]
     result = patcher.patch(prep.backdoored, r["bug"], r["draw"].val, rev.trigger, seed=r["seed"])
     r["release"] = gate.check(prep.backdoored, result.encoder, r["bug"], rev.trigger, data,
@@ -148,6 +149,9 @@ def main() -> None:
     p.add_argument("--damage-reports", type=int, default=5,
                    help="reports of each kind patched with the gate off")  # fmt: skip
     p.add_argument("--patch-steps", type=int, default=None, help="default: the setting's")
+    p.add_argument("--schedule", choices=["constant", "cosine"], default="constant",
+                   help="the patch's learning-rate schedule (constant: the setting's)")  # fmt: skip
+    p.add_argument("--warmup", type=int, default=0, help="the patch's warm-up steps (0)")
     p.add_argument("--probe-size", type=int, default=2000)
     p.add_argument("--persistence-steps", type=int, default=200,
                    help="clean fine-tune steps of the persistence row (0: none)")  # fmt: skip
@@ -158,6 +162,8 @@ def main() -> None:
     start = time.perf_counter()
     prep = prepare(get_setting("default"), log=print)
     steps = a.patch_steps or prep.setting.patch["max_steps"]
+    patch = {**prep.setting.patch, "max_steps": steps, "schedule": a.schedule}
+    patch["warmup"] = a.warmup
     data = probe_data(prep, a.probe_size, a.seed)
     probe = KnnProbe().fit(prep.backdoored, data.fit_inputs, data.fit_labels)
     rows = reports(prep, a.reports, a.seed, print)
@@ -168,6 +174,7 @@ def main() -> None:
         "setting": prep.setting.name,
         "encoder": prep.setting.encoder,
         "patch_steps": steps,
+        "patch_schedule": {"schedule": a.schedule, "warmup": a.warmup},
         "probe": {"k": probe.k, "fit": len(data.fit_labels), "held_out": len(data.held_labels)},
         "intake_thresholds": intake_gate.get_params(),
         "release_thresholds": release_gate.get_params(),
@@ -179,7 +186,7 @@ def main() -> None:
             mine = [r for r in rows if r["kind"] == kind]
             for i, r in enumerate(mine):
                 if r["intake"].accepted or i < a.damage_reports:
-                    release(prep, r, data, release_gate, steps)
+                    release(prep, r, data, release_gate, patch)
                     print(f"{kind} {r['seed']}: {row_json(r)['refused']} {r.get('client')}")
         first = next((r for r in rows if r["kind"] == "genuine" and "patched" in r), None)
         if first is not None and a.persistence_steps:

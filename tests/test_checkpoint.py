@@ -41,7 +41,7 @@ def sha(encoder):
 
 @pytest.mark.parametrize(
     ("name", "extra"),
-    [("mudjacking", {}), ("ft-l2", {}), ("mudjacking", {"schedule": "cosine"})],
+    [("mudjacking", {}), ("ft-l2", {}), ("mudjacking", {"schedule": "cosine", "warmup": 4})],
 )
 def test_a_resumed_patch_equals_an_uninterrupted_one(patch_case, tmp_path, name, extra):
     # 64 inputs in batches of 16: 4 steps an epoch; stopping at step 6 resumes mid-epoch

@@ -1,4 +1,4 @@
-"""Golden values: a fixed-seed tiny patch must give the same weights to the last bit.
+"""Golden values: a fixed-seed tiny patch must take the same path, to float rounding.
 
 The other tests check what a patch achieves; these pin how it gets there, so an unintended
 change of the method (a loss term, the order of random draws, the augmentation, the optimiser,
@@ -9,13 +9,16 @@ compares:
 
 * the SHA-256 of the starting weights (when this one moves, the encoder's initialisation
   changed, not the patcher),
-* the SHA-256 of the patched weights (every ``state_dict`` value, in order),
-* the logged loss history and the cosine of the patched bug pair, to full precision.
+* how far the patch moved the weights (the L2 norm of the change of every ``state_dict``
+  value), the logged loss history and the cosine of the patched bug pair, to a relative
+  1e-5: far below what any change of the method moves (a reordered random draw or another
+  loss term moves them in the third digit or before), far above the last-bit differences
+  between CPUs (the test runs on whichever machine CI has; those were near 1e-7).
 
 When the method is changed on purpose, run this file, check that the change explains the new
 numbers, and paste the values from the failure messages (``pytest tests/test_golden.py -vv``)
-over the pins below, saying why in the commit. A different CPU or torch build may differ in the
-last bits too; pin on the machine that CI runs on.
+over the pins below, saying why in the commit. Bit-identity on one machine (a resumed or
+replayed patch) is tested where it is promised: test_checkpoint.py and test_history.py.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
 import torch
 
 from mudjack import Mudjacking, create_patcher
@@ -30,7 +34,7 @@ from mudjack.utils import sha256_tensors
 
 START_SHA = "8e8f1ee160fa316514b9b6bca2b62dc4dc0642e13f0f443f86b8d367cd4a4f81"
 
-MUDJACKING_SHA = "d1a3823ce530a4d2c965dcf5e5dd1f27ac9da88145c2732c03f65b21bf0eb9e3"
+MUDJACKING_MOVED = 0.07184597810088189
 MUDJACKING_HISTORY = [
     {
         "step": 1,
@@ -71,7 +75,7 @@ MUDJACKING_HISTORY = [
 ]
 MUDJACKING_COS = 0.9950952529907227
 
-FT_SHA = "c924230d7594f2d9eabe6744141d796d42b61ae5f7d33fa948bd26eb4be16654"
+FT_MOVED = 0.0631031360756886
 FT_HISTORY = [
     {"step": 1, "loss": -0.9837483167648315, "effectiveness": 0.9837483167648315},
     {"step": 2, "loss": -0.9892398118972778, "effectiveness": 0.9892398118972778},
@@ -80,7 +84,7 @@ FT_HISTORY = [
 ]
 FT_COS = 0.9957376718521118
 
-FINE_PRUNING_SHA = "db493cf05e55692caa383325a819ade7dd6fde9f97525e66208337ffcc208dd3"
+FINE_PRUNING_MOVED = 2.5871783437377593
 FINE_PRUNING_PRUNED = [2, 3, 6, 1]
 
 
@@ -99,6 +103,19 @@ def weights_sha(encoder: torch.nn.Module) -> str:
     return sha256_tensors(*encoder.state_dict().values())
 
 
+def moved(patched: torch.nn.Module, start: torch.nn.Module) -> float:
+    """The L2 norm of the change of every floating-point ``state_dict`` value."""
+    pairs = zip(patched.state_dict().values(), start.state_dict().values(), strict=True)
+    return (
+        float(sum(((a - b).double() ** 2).sum() for a, b in pairs if a.is_floating_point())) ** 0.5
+    )
+
+
+def close(value):
+    """The pins' tolerance (see the module's docstring)."""
+    return pytest.approx(value, rel=1e-5, abs=1e-7)
+
+
 def _cos(encoder, bug) -> float:
     f = encoder.eval().embed(torch.stack([bug.x_b, bug.x_r]))
     return float(f[0] @ f[1])
@@ -108,39 +125,39 @@ def test_the_starting_weights_are_pinned(patch_case):
     assert weights_sha(patch_case[0]) == START_SHA
 
 
-def test_mudjacking_is_pinned_to_the_last_bit(patch_case):
+def test_mudjacking_is_pinned(patch_case):
     encoder, bug, val, trigger = patch_case
     patcher = Mudjacking(epochs=1, batch_size=16, max_steps=4, log_every=1)
     with one_thread():
         result = patcher.patch(encoder, bug, val, trigger, seed=0)
         cos = _cos(result.encoder, bug)
     assert result.steps == 4
-    assert result.history == MUDJACKING_HISTORY
-    assert cos == MUDJACKING_COS
-    assert weights_sha(result.encoder) == MUDJACKING_SHA
+    assert result.history == [close(h) for h in MUDJACKING_HISTORY]
+    assert cos == close(MUDJACKING_COS)
+    assert moved(result.encoder, encoder) == close(MUDJACKING_MOVED)
     assert weights_sha(encoder) == START_SHA  # the input encoder is untouched
 
 
-def test_fine_tuning_baseline_is_pinned_to_the_last_bit(patch_case):
+def test_fine_tuning_baseline_is_pinned(patch_case):
     encoder, bug, val, _ = patch_case
     patcher = create_patcher("ft", epochs=1, batch_size=16, max_steps=4, log_every=1)
     with one_thread():
         result = patcher.patch(encoder, bug, val, seed=0)
         cos = _cos(result.encoder, bug)
     assert result.steps == 4
-    assert result.history == FT_HISTORY
-    assert cos == FT_COS
-    assert weights_sha(result.encoder) == FT_SHA
+    assert result.history == [close(h) for h in FT_HISTORY]
+    assert cos == close(FT_COS)
+    assert moved(result.encoder, encoder) == close(FT_MOVED)
 
 
-def test_fine_pruning_baseline_is_pinned_to_the_last_bit(patch_case):
+def test_fine_pruning_baseline_is_pinned(patch_case):
     encoder, bug, val, _ = patch_case
     patcher = create_patcher("fine-pruning", epochs=1, batch_size=16, max_steps=4)
     with one_thread():
         result = patcher.patch(encoder, bug, val, seed=0)
     assert result.steps == 4 and result.params["pruned"] == FINE_PRUNING_PRUNED
     assert result.history == [{"pruned_channels": 4.0, "channels": 8.0}]
-    assert weights_sha(result.encoder) == FINE_PRUNING_SHA
+    assert moved(result.encoder, encoder) == close(FINE_PRUNING_MOVED)
 
 
 def test_one_thread_restores_the_thread_count():

@@ -99,7 +99,10 @@ def test_replay_reproduces_the_weights(chain, capsys):
 
 @pytest.mark.parametrize(
     "flags",
-    [["--stop", "auto", "--val-size", 300], ["--optimizer", "sgd", "--schedule", "cosine"]],
+    [
+        ["--stop", "auto", "--val-size", 300],
+        ["--optimizer", "sgd", "--schedule", "cosine", "--warmup", 2],
+    ],
 )
 def test_replay_rebuilds_recorded_options(patch_args, tmp_path, capsys, flags):
     # a stopping rule is recorded as its repr; replay parses it (never evaluates it)

@@ -9,7 +9,9 @@ from mudjack import Mudjacking, TriggerReverser, select_bug
 def test_plant_recover_and_patch(planted):
     train, bad, trigger, client = planted
     client.fit(bad, seed=0)
-    bugs = bugs_with_clean_reference(client, 3)
+    # six bugs: on a 2x2 trigger in 8x8 images, K-means over one bug's attribution sometimes
+    # keeps a third of the image (IoU ~0.2), which bug depending on the CPU's float rounding
+    bugs = bugs_with_clean_reference(client, 6)
     bug = bugs[0]
     before = client.metrics(bug.x_b, bug.label)
     assert before.asr > 90 and before.cp is False

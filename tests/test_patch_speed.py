@@ -44,9 +44,9 @@ def test_speed_options_are_checked():
         Mudjacking(compile="yes")
 
 
-def test_cosine_schedule_decays_the_learning_rate_by_step(patch_case, monkeypatch):
+def learning_rates(patch_case, monkeypatch, **kw):
+    """The learning rate each step of a 4-step patch was taken at, and the patch's result."""
     encoder, bug, val, trigger = patch_case
-    patcher = Mudjacking(max_steps=4, batch_size=16, lr=2e-3, schedule="cosine", augment=None)
     made = []
     build = Mudjacking._optimizer
 
@@ -56,12 +56,28 @@ def test_cosine_schedule_decays_the_learning_rate_by_step(patch_case, monkeypatc
 
     monkeypatch.setattr(Mudjacking, "_optimizer", keep)
     lrs = []
+    patcher = Mudjacking(max_steps=4, batch_size=16, lr=2e-3, augment=None, **kw)
     res = patcher.patch(
         encoder, bug, val, trigger, on_step=lambda s, e: lrs.append(made[0].param_groups[0]["lr"])
     )
+    return lrs, res
+
+
+def test_cosine_schedule_decays_the_learning_rate_by_step(patch_case, monkeypatch):
+    lrs, res = learning_rates(patch_case, monkeypatch, schedule="cosine")
     want = [2e-3 * 0.5 * (1 + math.cos(math.pi * k / 4)) for k in range(4)]
     assert lrs == pytest.approx(want) and lrs[0] == 2e-3
-    assert res.params["schedule"] == "cosine"
+    assert res.params["schedule"] == "cosine" and "warmup" not in res.params
+
+
+@pytest.mark.parametrize(
+    ("schedule", "after"),
+    [("constant", [2e-3, 2e-3]), ("cosine", [2e-3, 1e-3])],  # cosine over the 2 steps left
+)
+def test_warmup_rises_linearly_then_the_schedule_runs(patch_case, monkeypatch, schedule, after):
+    lrs, res = learning_rates(patch_case, monkeypatch, schedule=schedule, warmup=2)
+    assert lrs == pytest.approx([1e-3, 2e-3, *after])
+    assert res.params["warmup"] == 2
 
 
 def test_constant_schedule_is_the_default_and_not_recorded(patch_case):
@@ -75,9 +91,12 @@ def test_constant_schedule_is_the_default_and_not_recorded(patch_case):
         assert torch.equal(a, b)
 
 
-def test_an_unknown_schedule_is_bad_input():
+def test_an_unknown_schedule_or_a_bad_warmup_is_bad_input():
     with pytest.raises(InputError, match="schedule 'constant' or 'cosine'"):
         Mudjacking(schedule="linear")
+    for bad in (-1, 2.5, True):
+        with pytest.raises(InputError, match="warmup to be a whole number"):
+            Mudjacking(warmup=bad)
 
 
 def test_cli_records_the_optimizer_and_schedule(tmp_path, patch_args):
@@ -86,7 +105,7 @@ def test_cli_records_the_optimizer_and_schedule(tmp_path, patch_args):
     from mudjack.cli import main
 
     argv = [str(a) for a in patch_args]
-    flags = ["--optimizer", "sgd", "--schedule", "cosine", "--out", str(tmp_path / "p")]
-    assert main([*argv, *flags]) == 0
+    flags = ["--optimizer", "sgd", "--schedule", "cosine", "--warmup", "3"]
+    assert main([*argv, *flags, "--out", str(tmp_path / "p")]) == 0
     patcher = json.loads((tmp_path / "p" / "mudjack.json").read_text())["provenance"]["patcher"]
-    assert (patcher["optimizer"], patcher["schedule"]) == ("sgd", "cosine")
+    assert (patcher["optimizer"], patcher["schedule"], patcher["warmup"]) == ("sgd", "cosine", 3)

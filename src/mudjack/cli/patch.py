@@ -15,6 +15,7 @@ from mudjack.cli._common import (
     encoder,
     log,
     nonnegative_float,
+    nonnegative_int,
     paper,
     positive_float,
     positive_int,
@@ -103,6 +104,12 @@ def _add_hyperparameters(p: argparse.ArgumentParser) -> None:
         "(decayed to 0 by the last step)",
     )
     g.add_argument(
+        "--warmup",
+        type=nonnegative_int,
+        default=0,
+        help="steps over which the learning rate first rises linearly to --lr (default: 0)",
+    )
+    g.add_argument(
         "--random-location",
         action="store_true",
         help="Mudjacking-RL: embed the trigger at random positions",
@@ -175,7 +182,7 @@ def _patcher(a: argparse.Namespace, modality: str) -> Mudjacking:
     kwargs = {**paper(modality).patch, **{k: v for k, v in given.items() if v is not None}}
     stop = StopRule() if a.stop == "auto" else None
     options = {"random_location": a.random_location, "stop": stop}
-    options |= {"optimizer": a.optimizer, "schedule": a.schedule}
+    options |= {"optimizer": a.optimizer, "schedule": a.schedule, "warmup": a.warmup}
     options |= {"precision": a.precision, "compile": a.compile}
     return Mudjacking(**{**kwargs, **options})
 

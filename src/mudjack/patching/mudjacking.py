@@ -72,6 +72,8 @@ class Mudjacking(Patcher):
         schedule: the learning rate over the steps: ``"constant"`` (α throughout, as the
             paper) or ``"cosine"`` (α decayed to 0 along a half cosine over the patch's
             steps, ``max_steps`` included).
+        warmup: steps over which the learning rate first rises linearly to α (0: none); the
+            schedule runs over the steps after them.
         augment: the per-step image augmentation (None disables it; text is never augmented).
         random_location: Mudjacking-RL: embed the trigger at random positions.
         reference_terms: give x_r its own locality term ``-cos(h'(x_r), h(x_r))`` and
@@ -100,6 +102,7 @@ class Mudjacking(Patcher):
         max_steps: int | None = None,
         optimizer: str = "adam",
         schedule: str = "constant",
+        warmup: int = 0,
         augment: PatchAugment | None = PatchAugment(),  # noqa: B008  (stateless)
         random_location: bool = False,
         reference_terms: bool = True,
@@ -114,6 +117,8 @@ class Mudjacking(Patcher):
             raise InputError(
                 f"Expected schedule 'constant' or 'cosine', got {schedule!r}. Pass one of them."
             )
+        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+            raise InputError(f"Expected warmup to be a whole number of steps >= 0, got {warmup!r}.")
         check_speed_options(precision, compile)
         check_schedule(epochs, batch_size, lr)
         self.lambda_e = lambda_e
@@ -125,6 +130,7 @@ class Mudjacking(Patcher):
         self.max_steps = max_steps
         self.optimizer = optimizer
         self.schedule = schedule
+        self.warmup = warmup
         self.augment = augment
         self.random_location = random_location
         self.reference_terms = reference_terms
@@ -284,9 +290,13 @@ class Mudjacking(Patcher):
     def _set_lr(self, opt: torch.optim.Optimizer, step: int, total: int) -> None:
         """The learning rate of the step after ``step`` steps of ``total`` (a function of the
         step alone, so a resumed patch continues the same schedule)."""
-        if self.schedule == "constant":
-            return
-        lr = self.lr * 0.5 * (1.0 + math.cos(math.pi * step / total))
+        if self.schedule == "constant" and step >= self.warmup:
+            lr = self.lr
+        elif step < self.warmup:
+            lr = self.lr * (step + 1) / self.warmup
+        else:
+            done = (step - self.warmup) / max(1, total - self.warmup)
+            lr = self.lr * 0.5 * (1.0 + math.cos(math.pi * done))
         for group in opt.param_groups:
             group["lr"] = lr
 
@@ -398,5 +408,6 @@ _OPTIONAL: dict[str, Any] = {
     "precision": "fp32",
     "compile": False,
     "schedule": "constant",
+    "warmup": 0,
 }
 SCHEDULES = ("constant", "cosine")
