@@ -5,8 +5,9 @@
 On the default setting (the shipped BadEncoder model, its Fashion-MNIST client), it draws
 ``--reports`` genuine bug reports and, from each, one malicious report of every kind in
 ``mudjack.gate.malicious.KINDS``. Every report goes through the intake checks; every report
-that passes is patched (Mudjacking, the setting's schedule or ``--patch-steps``) and the patch
-goes through the release checks. With the gate off, the first ``--damage-reports`` reports of
+that passes is patched (Mudjacking, the setting's schedule or ``--patch-steps``, with
+``--schedule``, ``--warmup`` and ``--stop auto`` as for ``mudjack patch``) and the patch goes
+through the release checks. With the gate off, the first ``--damage-reports`` reports of
 each kind are patched whatever intake says, and the client's clean accuracy is measured before
 and after (the damage a malicious report does when nobody checks). The persistence row: the
 first genuine report's patch and the backdoored encoder, each measured before and after a
@@ -31,6 +32,7 @@ from mudjack.gate.malicious import KINDS, craft
 from mudjack.gate.persistence import CleanFineTune
 from mudjack.gate.probe import KnnProbe
 from mudjack.patching import Mudjacking
+from mudjack.patching.stopping import StopRule
 from mudjack.report.tables import mean_std
 from mudjack.utils import write_json_atomic
 
@@ -75,7 +77,9 @@ def release(prep: Any, r: dict[str, Any], data: ProbeData, gate: Release, patch:
     after, _ = prep.measure(result.encoder, r["bug"], seed=r["seed"])
     before = r["draw"].before
     r["client"] = {"acc_before": before.acc, "acc_after": after.acc, "asr_after": after.asr,
-                   "acc_drop": before.acc - after.acc, "cp_after": after.cp}  # fmt: skip
+                   "accb_after": after.accb, "acc_drop": before.acc - after.acc,
+                   "cp_after": after.cp, "patch_steps": result.steps,
+                   "patch_seconds": result.seconds}  # fmt: skip
 
 
 def persistence(prep: Any, r: dict[str, Any], steps: int, seed: int) -> dict[str, Any]:
@@ -152,6 +156,8 @@ def main() -> None:
     p.add_argument("--schedule", choices=["constant", "cosine"], default="constant",
                    help="the patch's learning-rate schedule (constant: the setting's)")  # fmt: skip
     p.add_argument("--warmup", type=int, default=0, help="the patch's warm-up steps (0)")
+    p.add_argument("--stop", choices=["schedule", "auto"], default="schedule",
+                   help="auto: the patch stops by the provider-side StopRule")  # fmt: skip
     p.add_argument("--probe-size", type=int, default=2000)
     p.add_argument("--persistence-steps", type=int, default=200,
                    help="clean fine-tune steps of the persistence row (0: none)")  # fmt: skip
@@ -163,7 +169,7 @@ def main() -> None:
     prep = prepare(get_setting("default"), log=print)
     steps = a.patch_steps or prep.setting.patch["max_steps"]
     patch = {**prep.setting.patch, "max_steps": steps, "schedule": a.schedule}
-    patch["warmup"] = a.warmup
+    patch |= {"warmup": a.warmup, "stop": StopRule() if a.stop == "auto" else None}
     data = probe_data(prep, a.probe_size, a.seed)
     probe = KnnProbe().fit(prep.backdoored, data.fit_inputs, data.fit_labels)
     rows = reports(prep, a.reports, a.seed, print)
@@ -174,7 +180,7 @@ def main() -> None:
         "setting": prep.setting.name,
         "encoder": prep.setting.encoder,
         "patch_steps": steps,
-        "patch_schedule": {"schedule": a.schedule, "warmup": a.warmup},
+        "patch_schedule": {"schedule": a.schedule, "warmup": a.warmup, "stop": a.stop},
         "probe": {"k": probe.k, "fit": len(data.fit_labels), "held_out": len(data.held_labels)},
         "intake_thresholds": intake_gate.get_params(),
         "release_thresholds": release_gate.get_params(),
