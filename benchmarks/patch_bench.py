@@ -186,6 +186,19 @@ def acceptance(res: dict, thr: dict | None, demo: dict | None) -> dict:
     return out
 
 
+def patch_override(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` for the setting's patch schedule: an int, a float, or a word."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    for kind in (int, float):
+        try:
+            return key, kind(value)
+        except ValueError:
+            pass
+    return key, value
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--setting", default="default")
@@ -194,6 +207,9 @@ def main() -> int:
     p.add_argument("--throughput-steps", type=int, default=20)
     p.add_argument("--demo", action="store_true", help="also time `mudjack demo --bugs 1`")
     p.add_argument("--json", type=Path, required=True, help="new results file")
+    p.add_argument("--patch", type=patch_override, action="append", default=[],
+                   metavar="KEY=VALUE", help="override the setting's patch schedule, e.g. "
+                   "--patch max_steps=200 --patch schedule=cosine --patch warmup=50")  # fmt: skip
     a = p.parse_args()
     setting = get_setting(a.setting)
     demo = demo_run(a.setting, a.seed, setting.modality == "text") if a.demo else None
@@ -209,7 +225,9 @@ def main() -> int:
         print(json.dumps(thr, indent=1))
         return 0
     res = run_experiment(
-        demo_experiment(a.setting, bugs=a.bugs),
+        demo_experiment(
+            a.setting, bugs=a.bugs, overrides={"patch": dict(a.patch)} if a.patch else None
+        ),
         RunOptions(seed=a.seed),
         log=lambda m: print(m, file=sys.stderr, flush=True),
     )
