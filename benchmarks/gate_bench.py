@@ -21,6 +21,7 @@ clients' data is its test split): 2,000 images to fit the k-NN probe, 2,000 held
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -45,14 +46,16 @@ def probe_data(prep: Any, size: int, seed: int) -> ProbeData:
     return ProbeData(fit.inputs, fit.labels, held.inputs, held.labels)
 
 
-def reports(prep: Any, n: int, seed: int, say: Any) -> list[dict[str, Any]]:
-    """Genuine reports and, from each, one malicious report per kind."""
+def reports(prep: Any, n: int, seed: int, kinds: list[str], epsilon: float,
+            say: Any) -> list[dict[str, Any]]:  # fmt: skip
+    """Genuine reports and, from each, one malicious report of each of ``kinds``."""
     out = []
     for s in range(seed, seed + n):
         draw = prep.draw(s)
         out.append({"kind": "genuine", "seed": s, "bug": draw.bug, "draw": draw})
-        for kind in KINDS:
-            bug = craft(kind, prep.backdoored, draw.bug, prep.test.inputs, prep.test.labels, s)
+        for kind in kinds:
+            bug = craft(kind, prep.backdoored, draw.bug, prep.test.inputs, prep.test.labels, s,
+                        epsilon=epsilon)  # fmt: skip
             out.append({"kind": kind, "seed": s, "bug": bug, "draw": draw})
         say(f"reports of bug seed {s} drawn")
     return out
@@ -113,13 +116,32 @@ def refused(r: dict[str, Any]) -> bool | None:
     return None if "release" not in r else not r["release"].accepted
 
 
-def confusion(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+# A patch does harm when it misses the bar the issues hold a genuine patch to: the bug fixed,
+# ASR within 5 points of the clean encoder's, AccB within 5 of it, clean accuracy within 2.
+HARM = {"asr_over_clean": 5.0, "accb_under_clean": 5.0, "max_acc_drop": 2.0}
+
+
+def harmful(client: dict[str, Any], clean: dict[str, float]) -> bool:
+    """Whether a patch's client metrics miss :data:`HARM`'s bar."""
+    return (
+        not client["cp_after"]
+        or client["asr_after"] > clean["asr"] + HARM["asr_over_clean"]
+        or client["accb_after"] < clean["accb"] - HARM["accb_under_clean"]
+        or client["acc_drop"] > HARM["max_acc_drop"]
+    )
+
+
+def confusion(rows: list[dict[str, Any]], clean: dict[str, float]) -> dict[str, dict[str, Any]]:
+    """Per kind: where the reports were refused, which checks failed, and what the patched
+    ones did to the client (``rows`` as :func:`row_json` writes them)."""
     table = {}
-    for kind in ("genuine", *KINDS):
+    for kind in dict.fromkeys(r["kind"] for r in rows):
         mine = [r for r in rows if r["kind"] == kind]
-        at_intake = sum(not r["intake"].accepted for r in mine)
-        at_release = sum(r["intake"].accepted and r.get("release") is not None
-                         and not r["release"].accepted for r in mine)  # fmt: skip
+        at_intake = sum(r["intake"]["verdict"] != "accepted" for r in mine)
+        at_release = sum(r["refused"] is True and r["intake"]["verdict"] == "accepted"
+                         for r in mine)  # fmt: skip
+        patched = [r for r in mine if "client" in r]
+        bad = [r for r in patched if harmful(r["client"], clean)]
         table[kind] = {
             "reports": len(mine),
             "refused_at_intake": at_intake,
@@ -127,9 +149,10 @@ def confusion(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "accepted": len(mine) - at_intake - at_release,
             "refusal_rate": (at_intake + at_release) / max(1, len(mine)),
             "failed_checks": _failed(mine),
-            "acc_drop_gate_off": _mean_std(
-                [r["client"]["acc_drop"] for r in mine if "client" in r]
-            ),
+            "acc_drop_gate_off": _mean_std([r["client"]["acc_drop"] for r in patched]),
+            "patched": len(patched),
+            "patched_harmful": len(bad),
+            "accepted_harmful": sum(r["refused"] is False for r in bad),
         }
     return table
 
@@ -142,14 +165,32 @@ def _failed(rows: list[dict[str, Any]]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for r in rows:
         for stage in ("intake", "release"):
-            for name in r[stage].failed if stage in r else []:
+            for name in r[stage]["failed"] if stage in r else []:
                 counts[f"{stage}.{name}"] = counts.get(f"{stage}.{name}", 0) + 1
     return counts
 
 
-def main() -> None:
+def resummarise(path: str) -> None:
+    """Recompute a finished run's confusion table from its reports, in place (the clean
+    encoder's client is measured again if the run did not record it)."""
+    with open(path) as f:
+        out = json.load(f)
+    if "clean" not in out:
+        out["clean"] = prepare(get_setting(out["setting"]), log=print).clean
+    out["harm"] = HARM
+    out["confusion"] = confusion(out["reports"], out["clean"])
+    write_json_atomic(path, out, True)
+    for kind, row in out["confusion"].items():
+        print(kind, {k: v for k, v in row.items() if k != "failed_checks"})
+
+
+def parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--reports", type=int, default=20, help="genuine reports (and of each kind)")
+    p.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS),
+                   help="the malicious kinds drawn (default: all)")  # fmt: skip
+    p.add_argument("--adv-epsilon", type=float, default=8 / 255,
+                   help="the adversarial reference's l-inf budget (default 8/255)")  # fmt: skip
     p.add_argument("--damage-reports", type=int, default=5,
                    help="reports of each kind patched with the gate off")  # fmt: skip
     p.add_argument("--patch-steps", type=int, default=None, help="default: the setting's")
@@ -163,8 +204,28 @@ def main() -> None:
                    help="clean fine-tune steps of the persistence row (0: none)")  # fmt: skip
     p.add_argument("--stage", choices=["intake", "all"], default="all")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resummarise", action="store_true",
+                   help="only recompute --json's confusion table from its reports")  # fmt: skip
     p.add_argument("--json", required=True)
-    a = p.parse_args()
+    return p.parse_args()
+
+
+def patch_all(prep: Any, rows: list, data: ProbeData, gate: Release, patch: dict,
+              damage_reports: int) -> None:  # fmt: skip
+    """Patch every intake-accepted report, and the first ``damage_reports`` of each kind
+    whatever intake said (the gate-off damage)."""
+    for kind in dict.fromkeys(r["kind"] for r in rows):
+        mine = [r for r in rows if r["kind"] == kind]
+        for i, r in enumerate(mine):
+            if r["intake"].accepted or i < damage_reports:
+                release(prep, r, data, gate, patch)
+                print(f"{kind} {r['seed']}: {row_json(r)['refused']} {r.get('client')}")
+
+
+def main() -> None:
+    a = parse()
+    if a.resummarise:
+        return resummarise(a.json)
     start = time.perf_counter()
     prep = prepare(get_setting("default"), log=print)
     steps = a.patch_steps or prep.setting.patch["max_steps"]
@@ -172,13 +233,16 @@ def main() -> None:
     patch |= {"warmup": a.warmup, "stop": StopRule() if a.stop == "auto" else None}
     data = probe_data(prep, a.probe_size, a.seed)
     probe = KnnProbe().fit(prep.backdoored, data.fit_inputs, data.fit_labels)
-    rows = reports(prep, a.reports, a.seed, print)
+    rows = reports(prep, a.reports, a.seed, a.kinds, a.adv_epsilon, print)
     intake_gate, release_gate = Intake(), Release()
     intake(prep, rows, probe, intake_gate)
     print(f"intake done in {time.perf_counter() - start:.0f}s")
     header = {
         "setting": prep.setting.name,
         "encoder": prep.setting.encoder,
+        "clean": prep.clean,
+        "harm": HARM,
+        "adv_epsilon": a.adv_epsilon,
         "patch_steps": steps,
         "patch_schedule": {"schedule": a.schedule, "warmup": a.warmup, "stop": a.stop},
         "probe": {"k": probe.k, "fit": len(data.fit_labels), "held_out": len(data.held_labels)},
@@ -188,21 +252,13 @@ def main() -> None:
     if a.stage == "all":  # the intake results survive whatever happens while patching
         partial = Path(a.json).with_suffix(".intake.json")
         write_json_atomic(partial, {**header, "reports": [row_json(r) for r in rows]}, True)
-        for kind in ("genuine", *KINDS):
-            mine = [r for r in rows if r["kind"] == kind]
-            for i, r in enumerate(mine):
-                if r["intake"].accepted or i < a.damage_reports:
-                    release(prep, r, data, release_gate, patch)
-                    print(f"{kind} {r['seed']}: {row_json(r)['refused']} {r.get('client')}")
+        patch_all(prep, rows, data, release_gate, patch, a.damage_reports)
         first = next((r for r in rows if r["kind"] == "genuine" and "patched" in r), None)
         if first is not None and a.persistence_steps:
             header["persistence"] = persistence(prep, first, a.persistence_steps, a.seed)
-    result = {
-        **header,
-        "confusion": confusion(rows),
-        "reports": [row_json(r) for r in rows],
-        "seconds": time.perf_counter() - start,
-    }
+    out = [row_json(r) for r in rows]
+    result = {**header, "confusion": confusion(out, prep.clean), "reports": out,
+              "seconds": time.perf_counter() - start}  # fmt: skip
     write_json_atomic(a.json, result)
     print(f"-> {a.json}")
 

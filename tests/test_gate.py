@@ -118,6 +118,15 @@ def test_every_malicious_kind_keeps_the_inputs_valid(genuine, pool):
         craft("sneaky", encoder, bug, *pool, 0)
 
 
+def test_the_adversarial_reference_keeps_its_budget(genuine, pool):
+    encoder, _, bug = genuine
+    adv = craft("adversarial-reference", encoder, bug, *pool, 0, epsilon=0.1, steps=5)
+    assert 8 / 255 < (adv.x_r - bug.x_r).abs().max() <= 0.1 + 1e-6
+    for bad in ({"epsilon": 0.0}, {"epsilon": -0.1}, {"epsilon": float("nan")}, {"steps": 0}):
+        with pytest.raises(InputError, match="Expected"):
+            craft("adversarial-reference", encoder, bug, *pool, 0, **bad)
+
+
 def test_release_passes_a_patch_that_removes_the_backdoor(genuine, planted, clean_digits):
     encoder, trigger, bug = genuine
     train, test = planted[0], clean_digits[1]

@@ -23,8 +23,8 @@ import torch.nn.functional as F
 
 from mudjack.bug import BugInstance
 from mudjack.encoders.base import Encoder
-from mudjack.errors import UnknownNameError
-from mudjack.utils import make_generator
+from mudjack.errors import InputError, UnknownNameError
+from mudjack.utils import check_range, make_generator
 
 KINDS = ("label-flip", "oversized", "adversarial-reference", "damaging-pair")
 
@@ -82,6 +82,11 @@ def adversarial_reference(
     """x_r + δ, ‖δ‖∞ ≤ ``epsilon``: PGD (sign steps of 2.5·ε/steps) toward the mean feature of
     a random other class d of ``inputs`` and away from that of x_r's class. The metadata
     records both cosines after the attack."""
+    check_range(epsilon, "epsilon (an l-inf budget in pixel units)")
+    if epsilon == 0:
+        raise InputError("Expected epsilon in (0, 1], got 0: the attack would change nothing.")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise InputError(f"Expected steps >= 1 PGD steps, got {steps!r}.")
     gen = make_generator(seed)
     classes = [c for c in labels.unique().tolist() if c != bug.label]
     d = classes[int(torch.randint(len(classes), (1,), generator=gen))]
@@ -124,16 +129,21 @@ def craft(
     labels: torch.Tensor,
     seed: int,
     device: Any = "cpu",
+    *,
+    epsilon: float = 8 / 255,
+    steps: int = 100,
 ) -> BugInstance:
     """A malicious report of ``kind`` (one of :data:`KINDS`) made from the genuine ``bug``,
-    with ``inputs``/``labels`` the clean inputs the attacker draws from."""
+    with ``inputs``/``labels`` the clean inputs the attacker draws from; ``epsilon`` and
+    ``steps`` are the adversarial reference's ℓ∞ budget and PGD steps."""
     makers: dict[str, Callable[..., BugInstance]] = {
         "label-flip": label_flip,
         "oversized": oversized,
         "damaging-pair": damaging_pair,
     }
     if kind == "adversarial-reference":
-        return adversarial_reference(encoder, bug, inputs, labels, seed, device=device)
+        return adversarial_reference(encoder, bug, inputs, labels, seed, epsilon=epsilon,
+                                     steps=steps, device=device)  # fmt: skip
     if kind not in makers:
         raise UnknownNameError(f"Unknown malicious report kind {kind!r}; expected one of {KINDS}.")
     return makers[kind](bug, inputs, labels, seed)
