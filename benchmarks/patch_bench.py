@@ -187,10 +187,13 @@ def acceptance(res: dict, thr: dict | None, demo: dict | None) -> dict:
 
 
 def patch_override(text: str) -> tuple[str, object]:
-    """``KEY=VALUE`` for the setting's patch schedule: an int, a float, or a word."""
+    """``KEY=VALUE`` for the setting's patch schedule: true or false, an int, a float, or a
+    word."""
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    if value.lower() in {"true", "false"}:
+        return key, value.lower() == "true"
     for kind in (int, float):
         try:
             return key, kind(value)
@@ -209,7 +212,7 @@ def main() -> int:
     p.add_argument("--json", type=Path, required=True, help="new results file")
     p.add_argument("--patch", type=patch_override, action="append", default=[],
                    metavar="KEY=VALUE", help="override the setting's patch schedule, e.g. "
-                   "--patch max_steps=200 --patch schedule=cosine --patch warmup=50")  # fmt: skip
+                   "--patch max_steps=200 --patch schedule=cosine --patch random_location=true")  # fmt: skip
     a = p.parse_args()
     setting = get_setting(a.setting)
     demo = demo_run(a.setting, a.seed, setting.modality == "text") if a.demo else None
