@@ -212,7 +212,7 @@ def main() -> int:
     p.add_argument("--json", type=Path, required=True, help="new results file")
     p.add_argument("--patch", type=patch_override, action="append", default=[],
                    metavar="KEY=VALUE", help="override the setting's patch schedule, e.g. "
-                   "--patch max_steps=200 --patch schedule=cosine --patch random_location=true")  # fmt: skip
+                   "--patch max_steps=200 --patch random_location=true")  # fmt: skip
     a = p.parse_args()
     setting = get_setting(a.setting)
     demo = demo_run(a.setting, a.seed, setting.modality == "text") if a.demo else None
