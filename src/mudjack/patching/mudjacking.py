@@ -37,23 +37,10 @@ from mudjack.errors import InputError
 from mudjack.patching.base import Patcher, PatchResult, register_patcher
 from mudjack.patching.checkpoint import LoopState, PatchCheckpoint, fingerprint
 from mudjack.patching.distributed import RANK_STRIDE, ShardedOrder, world
-from mudjack.patching.forward import Forward, check_speed_options
+from mudjack.patching.forward import Forward, check_speed_options, embed_batch, layout
 from mudjack.patching.stopping import StopRule
 from mudjack.triggers.base import Trigger
 from mudjack.utils import check_schedule, concat_inputs, make_generator, resolve_device, take
-
-
-def _layout(x: Any) -> Any:
-    """Images in channels-last memory layout (faster convolutions on CPU); text unchanged."""
-    return x.contiguous(memory_format=torch.channels_last) if isinstance(x, torch.Tensor) else x
-
-
-def _embed_batch(encoder: Any, pair: Any, rest: Any) -> torch.Tensor:
-    """Features of ``pair`` then ``rest``: one forward pass for images; for text two, so that
-    the bug pair (often a long review) does not pad every validation sentence to its length."""
-    if isinstance(pair, torch.Tensor):
-        return encoder.embed(_layout(concat_inputs(pair, rest)))
-    return torch.cat([encoder.embed(pair), encoder.embed(rest)])
 
 
 @register_patcher("mudjacking")
@@ -361,7 +348,7 @@ class Mudjacking(Patcher):
         Only the terms with a non-zero weight are computed: plain fine-tuning embeds the bug
         pair alone."""
         if not use_val:
-            f = patched.embed(_layout(self._aug(pair, gen)))
+            f = patched.embed(layout(self._aug(pair, gen)))
             cos_e = F.cosine_similarity(f[0], f[1], dim=0)
             return {"e": -cos_e, "effectiveness": cos_e.item()}
         # Random draws in a fixed order: D_val views, their triggered views, the pair's views,
@@ -376,9 +363,9 @@ class Mudjacking(Patcher):
             anchors = concat_inputs(x_aug, pair_aug[1:2])
             if trigger is not None:
                 rest = concat_inputs(rest, self._aug(trigger.apply(pair[1:2], gen), gen))
-        feats = _embed_batch(patched, pair_aug, rest)
+        feats = embed_batch(patched, pair_aug, rest)
         with torch.no_grad():
-            f_ref = frozen.embed(_layout(anchors))
+            f_ref = frozen.embed(layout(anchors))
         f_b, f_r, f_x = feats[0], feats[1], feats[2 : 2 + k]
         cos_e = F.cosine_similarity(f_b, f_r, dim=0)
         cos_l = F.cosine_similarity(f_x, f_ref[:k]).mean()
