@@ -71,6 +71,8 @@ def one_bug(prep: Any, seed: int, args: argparse.Namespace, say: Any) -> dict[st
     patch |= {"schedule": args.schedule, "warmup": args.warmup}
     if args.lr is not None:
         patch["lr"] = args.lr
+    if args.anchor:
+        patch["anchor"] = args.anchor
     # The same held-out split and checks as the rule, but a bar no patch reaches: it records
     # the signals and never stops, so the snapshots cover the whole schedule.
     watch = StopRule(tol=1e-9, min_effectiveness=1.0, min_invariance=1.0)
@@ -162,6 +164,7 @@ def main() -> None:
     p.add_argument("--schedule", choices=["constant", "cosine"], default="constant")
     p.add_argument("--warmup", type=int, default=0, help="steps of linear warm-up (0)")
     p.add_argument("--lr", type=float, default=None, help="default: the setting's")
+    p.add_argument("--anchor", type=float, default=0.0, help="L2-SP weight anchor α (0: none)")
     p.add_argument(
         "--margin",
         type=float,
@@ -182,6 +185,7 @@ def main() -> None:
         "lr": args.lr or prep.setting.patch["lr"],
         "schedule": args.schedule,
         "warmup": args.warmup,
+        "anchor": args.anchor,
         "clean": prep.clean,
         "bugs": bugs,
         "margin": args.margin,

@@ -110,6 +110,14 @@ def _add_hyperparameters(p: argparse.ArgumentParser) -> None:
         help="steps over which the learning rate first rises linearly to --lr (default: 0)",
     )
     g.add_argument(
+        "--anchor",
+        type=nonnegative_float,
+        default=0.0,
+        metavar="ALPHA",
+        help="weight-space anchor (L2-SP): add ALPHA/2 * ||θ' - θ||² to the loss, holding "
+        "what D_val does not cover (default: 0, none, as the paper)",
+    )
+    g.add_argument(
         "--random-location",
         action="store_true",
         help="Mudjacking-RL: embed the trigger at random positions",
@@ -183,6 +191,7 @@ def _patcher(a: argparse.Namespace, modality: str) -> Mudjacking:
     stop = StopRule() if a.stop == "auto" else None
     options = {"random_location": a.random_location, "stop": stop}
     options |= {"optimizer": a.optimizer, "schedule": a.schedule, "warmup": a.warmup}
+    options |= {"anchor": a.anchor}
     options |= {"precision": a.precision, "compile": a.compile}
     return Mudjacking(**{**kwargs, **options})
 

@@ -21,7 +21,6 @@ boundary for text).
 from __future__ import annotations
 
 import copy
-import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -34,10 +33,12 @@ from mudjack.bug import BugInstance
 from mudjack.data.augment import PatchAugment
 from mudjack.encoders.base import Encoder
 from mudjack.errors import InputError
+from mudjack.patching.anchor import WeightAnchor, check_anchor
 from mudjack.patching.base import Patcher, PatchResult, register_patcher
 from mudjack.patching.checkpoint import LoopState, PatchCheckpoint, fingerprint
 from mudjack.patching.distributed import RANK_STRIDE, ShardedOrder, world
 from mudjack.patching.forward import Forward, check_speed_options, embed_batch, layout
+from mudjack.patching.schedule import check_lr_schedule, learning_rate, set_lr
 from mudjack.patching.stopping import StopRule
 from mudjack.triggers.base import Trigger
 from mudjack.utils import check_schedule, concat_inputs, make_generator, resolve_device, take
@@ -61,6 +62,8 @@ class Mudjacking(Patcher):
             steps, ``max_steps`` included).
         warmup: steps over which the learning rate first rises linearly to α (0: none); the
             schedule runs over the steps after them.
+        anchor: α of a weight-space anchor (L2-SP, :mod:`~mudjack.patching.anchor`):
+            ``(α/2)·||θ' - θ||²`` joins the loss (0, the default and the paper's: none).
         augment: the per-step image augmentation (None disables it; text is never augmented).
         random_location: Mudjacking-RL: embed the trigger at random positions.
         reference_terms: give x_r its own locality term ``-cos(h'(x_r), h(x_r))`` and
@@ -90,6 +93,7 @@ class Mudjacking(Patcher):
         optimizer: str = "adam",
         schedule: str = "constant",
         warmup: int = 0,
+        anchor: float = 0.0,
         augment: PatchAugment | None = PatchAugment(),  # noqa: B008  (stateless)
         random_location: bool = False,
         reference_terms: bool = True,
@@ -100,12 +104,8 @@ class Mudjacking(Patcher):
     ) -> None:
         if optimizer not in {"adam", "sgd"}:
             raise InputError(f"Expected optimizer 'adam' or 'sgd', got {optimizer!r}.")
-        if schedule not in SCHEDULES:
-            raise InputError(
-                f"Expected schedule 'constant' or 'cosine', got {schedule!r}. Pass one of them."
-            )
-        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-            raise InputError(f"Expected warmup to be a whole number of steps >= 0, got {warmup!r}.")
+        check_lr_schedule(schedule, warmup)
+        check_anchor(anchor)
         check_speed_options(precision, compile)
         check_schedule(epochs, batch_size, lr)
         self.lambda_e = lambda_e
@@ -118,6 +118,7 @@ class Mudjacking(Patcher):
         self.optimizer = optimizer
         self.schedule = schedule
         self.warmup = warmup
+        self.anchor = anchor
         self.augment = augment
         self.random_location = random_location
         self.reference_terms = reference_terms
@@ -199,6 +200,9 @@ class Mudjacking(Patcher):
         frozen = copy.deepcopy(encoder).to(dev).eval().requires_grad_(False)
         patched = copy.deepcopy(encoder).to(dev).eval().requires_grad_(True)  # BatchNorm frozen
         opt = self._optimizer(patched)
+        anchor = None  # built before a checkpoint's weights are restored: θ is the encoder's
+        if self.anchor:
+            anchor = WeightAnchor([p for p in patched.parameters() if p.requires_grad], self.anchor)
         gen = make_generator(seed)
         pool, pair = self._inputs(bug, val, dev)
         rank, size = world()
@@ -235,11 +239,11 @@ class Mudjacking(Patcher):
                 loop.perm, loop.i = perm, 0
             x = take(pool, loop.perm[loop.i * m : (loop.i + 1) * m])
             t = trigger if use_trigger else None
-            self._set_lr(opt, loop.step, total)
+            set_lr(opt, learning_rate(self.lr, self.schedule, self.warmup, loop.step, total))
             loop.i += 1
             loop.step += 1
             log = loop.step % self.log_every == 0 or loop.step == total
-            batch = (pair, x, t, use_val, aug_gen, embedder)
+            batch = (pair, x, t, use_val, aug_gen, embedder, anchor)
             rec = self._step(patched, reference, opt, state, batch, log)
             bar.update(1)
             if on_step is not None:
@@ -274,19 +278,6 @@ class Mudjacking(Patcher):
         ]
         return rule.converged(checks, loop.step)
 
-    def _set_lr(self, opt: torch.optim.Optimizer, step: int, total: int) -> None:
-        """The learning rate of the step after ``step`` steps of ``total`` (a function of the
-        step alone, so a resumed patch continues the same schedule)."""
-        if self.schedule == "constant" and step >= self.warmup:
-            lr = self.lr
-        elif step < self.warmup:
-            lr = self.lr * (step + 1) / self.warmup
-        else:
-            done = (step - self.warmup) / max(1, total - self.warmup)
-            lr = self.lr * 0.5 * (1.0 + math.cos(math.pi * done))
-        for group in opt.param_groups:
-            group["lr"] = lr
-
     def _optimizer(self, patched: Encoder) -> torch.optim.Optimizer:
         params = [p for p in patched.parameters() if p.requires_grad]
         if self.optimizer == "adam":
@@ -310,20 +301,23 @@ class Mudjacking(Patcher):
         frozen: Encoder,
         opt: torch.optim.Optimizer,
         state: Any,
-        batch: tuple[Any, Any, Trigger | None, bool, torch.Generator, Any],
+        batch: tuple[Any, Any, Trigger | None, bool, torch.Generator, Any, WeightAnchor | None],
         log: bool,
     ) -> dict[str, float] | None:
         """One optimiser step on ``batch`` (pair, D_val mini-batch, trigger, whether D_val's
-        terms are on, generator, what embeds: ``patched`` or its :class:`Replica`); with
-        ``log``, returns what to log (the loss, its terms, the hook's numbers; reading the
-        loss waits for the device, so only then)."""
-        pair, x, t, use_val, gen, embedder = batch
+        terms are on, generator, what embeds: ``patched`` or its :class:`Replica`, the weight
+        anchor or None); with ``log``, returns what to log (the loss without the anchor's
+        penalty, its terms, the hook's numbers, the anchor's drift; reading the loss waits for
+        the device, so only then)."""
+        pair, x, t, use_val, gen, embedder, anchor = batch
         terms = self._terms(embedder, frozen, pair, x, t, use_val, gen)
         zero = torch.zeros((), device=next(patched.parameters()).device)
         loss_e, loss_l, loss_g = (terms.get(k, zero) for k in ("e", "l", "g"))
         loss = self.lambda_e * loss_e + self.lambda_l * loss_l + self.lambda_g * loss_g
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if anchor is not None:
+            anchor.pull()
         opt.step()
         extra = self._after_step(patched, state)
         if not log:
@@ -331,6 +325,8 @@ class Mudjacking(Patcher):
         rec = {"loss": loss.item()}
         rec.update({k: v for k, v in terms.items() if isinstance(v, float)})
         rec.update(extra or {})
+        if anchor is not None:
+            rec["anchor_drift"] = anchor.drift()
         return rec
 
     def _terms(
@@ -396,5 +392,5 @@ _OPTIONAL: dict[str, Any] = {
     "compile": False,
     "schedule": "constant",
     "warmup": 0,
+    "anchor": 0.0,
 }
-SCHEDULES = ("constant", "cosine")
