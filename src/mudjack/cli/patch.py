@@ -114,8 +114,9 @@ def _add_hyperparameters(p: argparse.ArgumentParser) -> None:
         type=nonnegative_float,
         default=0.0,
         metavar="ALPHA",
-        help="weight-space anchor (L2-SP): add ALPHA/2 * ||θ' - θ||² to the loss, holding "
-        "what D_val does not cover (default: 0, none, as the paper)",
+        help="weight-space anchor (L2-SP): add ALPHA/2 * ||θ' - θ||² to the loss (default: 0, "
+        "none, as the paper); holds features D_val does not cover but can let the backdoor "
+        "return (docs/benchmarks.md)",
     )
     g.add_argument(
         "--random-location",

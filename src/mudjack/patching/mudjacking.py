@@ -63,7 +63,8 @@ class Mudjacking(Patcher):
         warmup: steps over which the learning rate first rises linearly to α (0: none); the
             schedule runs over the steps after them.
         anchor: α of a weight-space anchor (L2-SP, :mod:`~mudjack.patching.anchor`):
-            ``(α/2)·||θ' - θ||²`` joins the loss (0, the default and the paper's: none).
+            ``(α/2)·||θ' - θ||²`` joins the loss (0, the default and the paper's: none;
+            measured in docs/benchmarks.md, where it can let the backdoor return).
         augment: the per-step image augmentation (None disables it; text is never augmented).
         random_location: Mudjacking-RL: embed the trigger at random positions.
         reference_terms: give x_r its own locality term ``-cos(h'(x_r), h(x_r))`` and
