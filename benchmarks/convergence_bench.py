@@ -18,6 +18,11 @@ setting's quality (CP, |ΔAcc| <= 0.5 against the backdoored client's Acc, ASR <
 AccB >= clean - 1) each (``good``), whether their means do (``good_on_means``, the bar the
 committed 600-step table meets), and the wall-time ratio against the full schedule.
 
+With ``--client-seeds K``, each snapshot's client (and the clean encoder's) is also refitted
+with K classifier seeds on the same features, and its base rate is recorded
+(:meth:`DownstreamClient.base_rate`: the ASR a trigger with no effect would measure), so that
+a gap in ASR can be told from the client's own spread and bias.
+
     python benchmarks/convergence_bench.py --resummarise results/convergence_default.json
 
 recomputes the summary of a finished run's JSON in place (after a change to the summary).
@@ -91,7 +96,10 @@ def one_bug(prep: Any, seed: int, args: argparse.Namespace, say: Any) -> dict[st
     rows = []
     for step in sorted(set(at) | {stop_at}):
         after, _ = prep.measure(snaps[step], draw.bug, seed=seed)
-        rows.append({"step": step, "seconds": clock[step], **after.to_dict()})
+        row = {"step": step, "seconds": clock[step], **after.to_dict()}
+        if args.client_seeds:
+            row |= client_spread(prep.last_client, seed, args.client_seeds)
+        rows.append(row)
         say(f"bug {seed} step {step}: {rows[-1]}")
     return {
         "seed": seed,
@@ -100,6 +108,22 @@ def one_bug(prep: Any, seed: int, args: argparse.Namespace, say: Any) -> dict[st
         "checks": checks,
         "stop_step": stop_at,
     }
+
+
+def client_spread(client: Any, seed: int, n: int) -> dict[str, Any]:
+    """The fitted client's base rate (:meth:`DownstreamClient.base_rate`: the ASR of a trigger
+    with no effect) and its ASR, AccB and base rate under ``n`` classifier seeds on the same
+    features (``seed`` first, the one measured; the client is left refitted with ``seed``)."""
+    runs = []
+    for s in range(seed, seed + n):
+        m = client.refit(seed=s).metrics()
+        runs.append({"seed": s, "acc": m.acc, "asr": m.asr, "accb": m.accb,
+                     "asr_base": client.base_rate()})  # fmt: skip
+    client.refit(seed=seed)
+    out: dict[str, Any] = {"asr_base": runs[0]["asr_base"], "client_seeds": runs}
+    for k in ("asr", "accb", "asr_base"):
+        out[f"{k}_over_seeds"] = mean_std([r[k] for r in runs])
+    return out
 
 
 def summarise(
@@ -125,6 +149,7 @@ def _summary(label, rows, bugs, full_seconds, *, clean, margin) -> dict[str, Any
         "steps": mean_std([float(r["step"]) for r in rows]),
         "cp": sum(bool(r["cp"]) for r in rows),
         **{k: mean_std([float(r[k]) for r in rows]) for k in ("acc", "asr", "accb")},
+        **({"asr_base": mean_std([r["asr_base"] for r in rows])} if "asr_base" in rows[0] else {}),
         "good": sum(
             good(r, b["before"]["acc"], clean, margin) for r, b in zip(rows, bugs, strict=True)
         ),
@@ -171,12 +196,24 @@ def main() -> None:
         default=1.0,
         help="points of ASR/AccB from the clean client a good patch may be (1)",
     )
+    p.add_argument(
+        "--client-seeds",
+        type=int,
+        default=0,
+        help="also refit each snapshot's client (and the clean one) with this many classifier "
+        "seeds and record their ASR, AccB and base rate (0: off)",
+    )
     p.add_argument("--json", required=True)
     p.add_argument("--resummarise", action="store_true", help="only redo --json's summary")
     args = p.parse_args()
     if args.resummarise:
         return resummarise(args.json)
     prep = prepare(get_setting(args.setting), log=print)
+    spread = {}
+    if args.client_seeds:  # first, so that a fault shows before the long patches
+        clean = client_spread(prep.clean_client, prep.fit_seed, args.client_seeds)
+        spread = {"clean_spread": clean}
+        print(f"clean client over {args.client_seeds} classifier seeds: {clean}")
     bugs = [one_bug(prep, s, args, print) for s in range(args.seed, args.seed + args.bugs)]
     out = {
         "setting": args.setting,
@@ -187,6 +224,7 @@ def main() -> None:
         "warmup": args.warmup,
         "anchor": args.anchor,
         "clean": prep.clean,
+        **spread,
         "bugs": bugs,
         "margin": args.margin,
         "at": sorted(set(args.at) | {args.steps}),

@@ -65,3 +65,21 @@ def test_refit_needs_features_and_reuses_them(digits, tiny_encoder):
     first = client.classifier_.predict(client.test_features_)
     assert torch.equal(client.refit(seed=3).classifier_.predict(client.test_features_), first)
     assert client.train_features_ is feats
+
+
+def test_base_rate_is_the_asr_of_a_trigger_with_no_effect(digits, tiny_encoder):
+    train, test = digits.subset(slice(0, 600)), digits.subset(slice(600, 900))
+    clf = MLPClassifier(hidden=(32,), epochs=5, lr=1e-2, batch_size=64)
+    # A square that writes the value every digit already has in its corner changes nothing.
+    assert (test.images[..., :1, :1] == 0).all()
+    noop = PatchTrigger.square((1, 8, 8), size=1, corner="top-left", value=0.0)
+    client = DownstreamClient(train, test, trigger=noop, target=3, classifier=clf)
+    client.fit(tiny_encoder, seed=0)
+    m = client.metrics()
+    base = client.base_rate()
+    pred = client.classifier_.predict(client.test_features_[test.labels != 3])
+    assert base == pytest.approx(100 * (pred == 3).float().mean().item())
+    assert 0 < base < 50  # the 5-epoch client errs towards class 3 on some inputs
+    assert m.asr == pytest.approx(base)
+    with pytest.raises(InputError, match="no fitted attack target"):
+        DownstreamClient(train, test, classifier=clf).fit(tiny_encoder).base_rate()

@@ -363,6 +363,19 @@ class DownstreamClient(Configurable):
             cp = bool(int(self.predict(x_b, clf)[0]) == y_b)
         return Metrics(cp, acc, asr, accb, **by_source, **self._zero_shot_metrics())
 
+    def base_rate(self, *, classifier: MLPClassifier | None = None) -> float:
+        """The ASR a trigger with no effect would measure: the percentage of the test inputs of
+        the non-target classes, *without* the trigger, that the client gives the target class.
+
+        ASR minus this is the trigger's own effect. It matters where the client errs often (a
+        binary sentiment task at 70% accuracy has a base rate near 30)."""
+        if not hasattr(self, "test_features_") or self.target_ is None:
+            raise InputError("This client has no fitted attack target; call fit(encoder) first.")
+        clf = classifier or self.classifier_
+        keep = self.test.labels != self.target_
+        pred = clf.predict(self.test_features_[keep])
+        return 100.0 * (pred == self.target_).float().mean().item()
+
     def _zero_shot_metrics(self) -> dict[str, float]:
         """The zero-shot client's Acc and ASR on this client's features (none without one)."""
         if self.zero_shot is None:

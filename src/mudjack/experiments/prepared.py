@@ -116,6 +116,7 @@ class Prepared:
         clean = self.new_client(zero_shot).fit(
             self.clean_encoder, seed=seed, progress=self.progress
         )
+        self.clean_client = clean  # fitted: benchmarks refit it with other seeds
         m = clean.metrics().to_dict()
         self.clean = {k: m[k] for k in ("acc", "asr", "accb", "zs_acc", "zs_asr") if k in m}
         say("clean: " + "  ".join(f"{_LABELS[k]} {v:.2f}" for k, v in self.clean.items()))
