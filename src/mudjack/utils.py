@@ -198,6 +198,11 @@ def take(inputs: Any, index: torch.Tensor) -> Any:
     return [inputs[int(i)] for i in index]
 
 
+def trainable(*modules: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """The parameters of ``modules`` that an optimiser updates (``requires_grad``), in order."""
+    return [p for m in modules for p in m.parameters() if p.requires_grad]
+
+
 def concat_inputs(*parts: Any) -> Any:
     """Concatenate batches of inputs of one kind (image tensors or lists of strings)."""
     if isinstance(parts[0], torch.Tensor):

@@ -29,6 +29,7 @@ from mudjack.encoders.base import Encoder
 from mudjack.errors import InputError
 from mudjack.patching.base import register_patcher
 from mudjack.patching.mudjacking import Mudjacking
+from mudjack.utils import trainable
 
 
 @register_patcher("ft")
@@ -87,7 +88,7 @@ class _Bounded(FineTune):
     """
 
     def _begin(self, patched: Encoder, bug: BugInstance, val: Any, seed: int) -> _Ball:
-        params = [p for p in patched.parameters() if p.requires_grad]
+        params = trainable(patched)
         return _Ball(params, [p.detach().clone() for p in params])
 
     def _after_step(self, patched: Encoder, state: _Ball) -> dict[str, float]:

@@ -41,7 +41,14 @@ from mudjack.patching.forward import Forward, check_speed_options, embed_batch, 
 from mudjack.patching.schedule import check_lr_schedule, learning_rate, set_lr
 from mudjack.patching.stopping import StopRule
 from mudjack.triggers.base import Trigger
-from mudjack.utils import check_schedule, concat_inputs, make_generator, resolve_device, take
+from mudjack.utils import (
+    check_schedule,
+    concat_inputs,
+    make_generator,
+    resolve_device,
+    take,
+    trainable,
+)
 
 
 @register_patcher("mudjacking")
@@ -203,7 +210,7 @@ class Mudjacking(Patcher):
         opt = self._optimizer(patched)
         anchor = None  # built before a checkpoint's weights are restored: θ is the encoder's
         if self.anchor:
-            anchor = WeightAnchor([p for p in patched.parameters() if p.requires_grad], self.anchor)
+            anchor = WeightAnchor(trainable(patched), self.anchor)
         gen = make_generator(seed)
         pool, pair = self._inputs(bug, val, dev)
         rank, size = world()
@@ -280,7 +287,7 @@ class Mudjacking(Patcher):
         return rule.converged(checks, loop.step)
 
     def _optimizer(self, patched: Encoder) -> torch.optim.Optimizer:
-        params = [p for p in patched.parameters() if p.requires_grad]
+        params = trainable(patched)
         if self.optimizer == "adam":
             return torch.optim.Adam(params, lr=self.lr)
         return torch.optim.SGD(params, lr=self.lr, momentum=0.9)

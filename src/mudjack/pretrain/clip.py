@@ -26,7 +26,7 @@ from mudjack.encoders.base import check_images
 from mudjack.encoders.clip import CLIPTextTower, ProjectedEncoder
 from mudjack.errors import InputError
 from mudjack.pretrain.base import ViewTrainer
-from mudjack.utils import make_generator, resolve_device
+from mudjack.utils import make_generator, resolve_device, trainable
 
 MAX_LOGIT_SCALE = 100.0  # CLIP clips exp(logit_scale) at 100
 
@@ -112,7 +112,7 @@ class CLIP(ViewTrainer):
         text_tower.text.eval()  # dropout off in the base: with a frozen base, features are fixed
         text_of = self._text_features(text_tower, pairs.captions, progress)
         scale = torch.nn.Parameter(text_tower.logit_scale.detach().clone())
-        params = [p for m in (image_tower, text_tower) for p in m.parameters() if p.requires_grad]
+        params = trainable(image_tower, text_tower)
         params.append(scale)
         opt = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
         gen = make_generator(seed)
