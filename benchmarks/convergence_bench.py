@@ -34,6 +34,7 @@ import argparse
 import copy
 import json
 import time
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -180,16 +181,24 @@ def resummarise(path: str) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--setting", default="default")
-    p.add_argument("--bugs", type=int, default=5)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=600)
-    p.add_argument("--at", type=int, nargs="+", default=list(AT))
+    p.add_argument("--setting", default="default", help="experiment setting (default)")
+    p.add_argument("--bugs", type=int, default=5, help="bug instances (5)")
+    p.add_argument("--seed", type=int, default=0, help="the first bug's seed (0)")
+    p.add_argument("--steps", type=int, default=600, help="patch steps (600)")
+    p.add_argument(
+        "--at", type=int, nargs="+", default=list(AT), help="steps to measure the client at"
+    )
     p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
     p.add_argument("--schedule", choices=["constant", "cosine"], default="constant")
     p.add_argument("--warmup", type=int, default=0, help="steps of linear warm-up (0)")
     p.add_argument("--lr", type=float, default=None, help="default: the setting's")
     p.add_argument("--anchor", type=float, default=0.0, help="L2-SP weight anchor α (0: none)")
+    p.add_argument(
+        "--val-data",
+        default=None,
+        help="D_val's data, e.g. fashion_mnist+sklearn_digits (an equal mixture); "
+        "default: the setting's",
+    )
     p.add_argument(
         "--margin",
         type=float,
@@ -208,7 +217,10 @@ def main() -> None:
     args = p.parse_args()
     if args.resummarise:
         return resummarise(args.json)
-    prep = prepare(get_setting(args.setting), log=print)
+    setting = get_setting(args.setting)
+    if args.val_data:
+        setting = replace(setting, val_data=args.val_data)
+    prep = prepare(setting, log=print)
     spread = {}
     if args.client_seeds:  # first, so that a fault shows before the long patches
         clean = client_spread(prep.clean_client, prep.fit_seed, args.client_seeds)
@@ -223,6 +235,7 @@ def main() -> None:
         "schedule": args.schedule,
         "warmup": args.warmup,
         "anchor": args.anchor,
+        "val_data": setting.val_data,
         "clean": prep.clean,
         **spread,
         "bugs": bugs,

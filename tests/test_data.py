@@ -12,8 +12,11 @@ from mudjack.data import (
     load_downstream,
     load_fashion_mnist,
     load_image_folder,
+    load_pretraining,
     read_idx,
 )
+from mudjack.data.mix import mix
+from mudjack.data.text import TextDataset
 from mudjack.errors import DataNotFoundError, InputError
 
 
@@ -157,3 +160,28 @@ def test_bad_text_files(tmp_path):
     (tmp_path / "short_row.csv").write_text("text,label\ngood film,1\nbad film\n")
     with pytest.raises(InputError, match=r"a label in every row .* for the text 'bad film'"):
         load_text_file(tmp_path / "short_row.csv")
+
+
+def test_a_mixture_takes_equal_shares_of_its_parts(tmp_path):
+    small = np.full((3, 28, 28), 255, dtype=np.uint8)
+    big = np.zeros((5, 28, 28), dtype=np.uint8)
+    np.savez(tmp_path / "small.npz", x=small, y=np.arange(3))
+    np.savez(tmp_path / "big.npz", x=big, y=np.arange(5))
+    name = f"{tmp_path / 'big.npz'}+{tmp_path / 'small.npz'}"
+    d = load_pretraining(name)
+    assert len(d) == 6 and d.labels.tolist() == [0, 0, 0, 1, 1, 1]  # the part each came from
+    assert d.images[:3].max() == 0 and d.images[3:].min() == 1  # the first 3 of each part
+    assert d.name == name and len(d.classes) == 2
+    digits = load_pretraining("sklearn_digits")
+    assert torch.equal(load_pretraining(f"sklearn_digits+{tmp_path / 'small.npz'}").images[:3],
+                       digits.images[:3])  # fmt: skip
+
+
+def test_bad_mixtures_say_what_to_mix(tmp_path):
+    np.savez(tmp_path / "rgb.npz", x=np.zeros((2, 28, 28, 3), np.uint8), y=np.arange(2))
+    with pytest.raises(InputError, match="empty part"):
+        load_pretraining("sklearn_digits+")
+    with pytest.raises(InputError, match="one shape"):
+        load_pretraining(f"sklearn_digits+{tmp_path / 'rgb.npz'}")
+    with pytest.raises(InputError, match="one kind of input"):
+        mix([load_pretraining("sklearn_digits"), TextDataset(["a"], torch.zeros(1))], ["i", "t"])

@@ -146,8 +146,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     img, txt = paper("image").val_data, paper("text").val_data
     p.add_argument(
         "--val",
-        help=f"clean validation inputs: images {img} (default), mnist5k or a path; "
-        f"text {txt} (default) or a .csv/.tsv path",
+        help=f"clean validation inputs: images {img} (default), mnist5k, sklearn_digits or a "
+        f"path; text {txt} (default) or a .csv/.tsv path; 'a+b' mixes sets in equal shares",
     )
     p.add_argument(
         "--val-size",

@@ -360,7 +360,13 @@ def load_pretraining(name: str = "fashion_mnist") -> ImageDataset | TextDataset:
     Images: ``fashion_mnist`` (train split), ``mnist5k``, ``sklearn_digits`` (8x8 digits
     upsampled to 28x28) or an image-data path. Text:
     ``wordnet`` (WordNet sentences) or a ``.csv`` / ``.tsv`` file with a ``text`` column.
+    ``a+b``: an equal mixture of those (see :mod:`mudjack.data.mix`).
     """
+    from mudjack.data.mix import SEPARATOR, mix, split_mixture
+
+    if SEPARATOR in name and not Path(name).exists():
+        names = split_mixture(name)
+        return mix([load_pretraining(n) for n in names], names)
     if name == "fashion_mnist":
         return load_fashion_mnist("train")
     if name == "mnist5k":
