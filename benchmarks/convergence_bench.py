@@ -77,8 +77,11 @@ def one_bug(prep: Any, seed: int, args: argparse.Namespace, say: Any) -> dict[st
     patch |= {"schedule": args.schedule, "warmup": args.warmup}
     if args.lr is not None:
         patch["lr"] = args.lr
+    if args.batch_size is not None:
+        patch["batch_size"] = args.batch_size
     if args.anchor:
         patch["anchor"] = args.anchor
+    patch["locality"] = args.locality
     # The same held-out split and checks as the rule, but a bar no patch reaches: it records
     # the signals and never stops, so the snapshots cover the whole schedule.
     watch = StopRule(tol=1e-9, min_effectiveness=1.0, min_invariance=1.0)
@@ -192,7 +195,9 @@ def main() -> None:
     p.add_argument("--schedule", choices=["constant", "cosine"], default="constant")
     p.add_argument("--warmup", type=int, default=0, help="steps of linear warm-up (0)")
     p.add_argument("--lr", type=float, default=None, help="default: the setting's")
+    p.add_argument("--batch-size", type=int, default=None, help="default: the setting's")
     p.add_argument("--anchor", type=float, default=0.0, help="L2-SP weight anchor α (0: none)")
+    p.add_argument("--locality", choices=["cosine", "centred"], default="cosine")
     p.add_argument(
         "--val-data",
         default=None,
@@ -232,10 +237,12 @@ def main() -> None:
         "optimizer": args.optimizer,
         "threads": torch.get_num_threads(),
         "lr": args.lr or prep.setting.patch["lr"],
+        "batch_size": args.batch_size or prep.setting.patch["batch_size"],
         "schedule": args.schedule,
         "warmup": args.warmup,
         "anchor": args.anchor,
         "val_data": setting.val_data,
+        "locality": args.locality,
         "clean": prep.clean,
         **spread,
         "bugs": bugs,

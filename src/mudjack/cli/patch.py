@@ -35,6 +35,7 @@ from mudjack.errors import InputError, MudjackError
 from mudjack.experiments import get_setting
 from mudjack.patching import Mudjacking, PatchCheckpoint
 from mudjack.patching.distributed import init_from_env, is_writer, world
+from mudjack.patching.locality import LOCALITY
 from mudjack.patching.stopping import StopRule
 from mudjack.triggers import Trigger, load_trigger
 from mudjack.utils import (
@@ -119,6 +120,14 @@ def _add_hyperparameters(p: argparse.ArgumentParser) -> None:
         "return (docs/benchmarks.md)",
     )
     g.add_argument(
+        "--locality",
+        choices=LOCALITY,
+        default="cosine",
+        help="how the locality loss compares features: cosine (default, the paper's) or "
+        "centred (after removing the frozen features' batch mean; holds a domain the encoder "
+        "packs into a narrow cone, see docs/benchmarks.md)",
+    )
+    g.add_argument(
         "--random-location",
         action="store_true",
         help="Mudjacking-RL: embed the trigger at random positions",
@@ -192,7 +201,7 @@ def _patcher(a: argparse.Namespace, modality: str) -> Mudjacking:
     stop = StopRule() if a.stop == "auto" else None
     options = {"random_location": a.random_location, "stop": stop}
     options |= {"optimizer": a.optimizer, "schedule": a.schedule, "warmup": a.warmup}
-    options |= {"anchor": a.anchor}
+    options |= {"anchor": a.anchor, "locality": a.locality}
     options |= {"precision": a.precision, "compile": a.compile}
     return Mudjacking(**{**kwargs, **options})
 

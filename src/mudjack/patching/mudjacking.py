@@ -38,6 +38,7 @@ from mudjack.patching.base import Patcher, PatchResult, register_patcher
 from mudjack.patching.checkpoint import LoopState, PatchCheckpoint, fingerprint
 from mudjack.patching.distributed import RANK_STRIDE, ShardedOrder, world
 from mudjack.patching.forward import Forward, check_speed_options, embed_batch, layout
+from mudjack.patching.locality import check_locality, locality_cosine
 from mudjack.patching.schedule import check_lr_schedule, learning_rate, set_lr
 from mudjack.patching.stopping import StopRule
 from mudjack.triggers.base import Trigger
@@ -72,6 +73,8 @@ class Mudjacking(Patcher):
         anchor: α of a weight-space anchor (L2-SP, :mod:`~mudjack.patching.anchor`):
             ``(α/2)·||θ' - θ||²`` joins the loss (0, the default and the paper's: none;
             measured in docs/benchmarks.md, where it can let the backdoor return).
+        locality: ``"cosine"`` (the paper's) or ``"centred"`` (the cosine after removing the
+            frozen features' batch mean, :mod:`~mudjack.patching.locality`).
         augment: the per-step image augmentation (None disables it; text is never augmented).
         random_location: Mudjacking-RL: embed the trigger at random positions.
         reference_terms: give x_r its own locality term ``-cos(h'(x_r), h(x_r))`` and
@@ -102,6 +105,7 @@ class Mudjacking(Patcher):
         schedule: str = "constant",
         warmup: int = 0,
         anchor: float = 0.0,
+        locality: str = "cosine",
         augment: PatchAugment | None = PatchAugment(),  # noqa: B008  (stateless)
         random_location: bool = False,
         reference_terms: bool = True,
@@ -114,6 +118,7 @@ class Mudjacking(Patcher):
             raise InputError(f"Expected optimizer 'adam' or 'sgd', got {optimizer!r}.")
         check_lr_schedule(schedule, warmup)
         check_anchor(anchor)
+        check_locality(locality)
         check_speed_options(precision, compile)
         check_schedule(epochs, batch_size, lr)
         self.lambda_e = lambda_e
@@ -127,6 +132,7 @@ class Mudjacking(Patcher):
         self.schedule = schedule
         self.warmup = warmup
         self.anchor = anchor
+        self.locality = locality
         self.augment = augment
         self.random_location = random_location
         self.reference_terms = reference_terms
@@ -372,7 +378,7 @@ class Mudjacking(Patcher):
             f_ref = frozen.embed(layout(anchors))
         f_b, f_r, f_x = feats[0], feats[1], feats[2 : 2 + k]
         cos_e = F.cosine_similarity(f_b, f_r, dim=0)
-        cos_l = F.cosine_similarity(f_x, f_ref[:k]).mean()
+        cos_l = locality_cosine(f_x, f_ref[:k], self.locality)
         out: dict[str, Any] = {"e": -cos_e, "effectiveness": cos_e.item()}
         out["l"] = -cos_l
         out["locality"] = cos_l.item()
@@ -401,4 +407,5 @@ _OPTIONAL: dict[str, Any] = {
     "schedule": "constant",
     "warmup": 0,
     "anchor": 0.0,
+    "locality": "cosine",
 }
