@@ -197,7 +197,7 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=None, help="default: the setting's")
     p.add_argument("--batch-size", type=int, default=None, help="default: the setting's")
     p.add_argument("--anchor", type=float, default=0.0, help="L2-SP weight anchor α (0: none)")
-    p.add_argument("--locality", choices=["cosine", "centred"], default="cosine")
+    p.add_argument("--locality", choices=["cosine", "centred", "relational"], default="cosine")
     p.add_argument(
         "--val-data",
         default=None,

@@ -36,7 +36,8 @@ def test_centred_locality_patches_otherwise_and_is_recorded(patch_case):
 
 
 def test_a_bad_locality_is_bad_input():
-    with pytest.raises(InputError, match="Expected locality 'cosine' or 'centred', got 'l2'"):
+    expected = "Expected locality 'cosine', 'centred', 'relational', got 'l2'"
+    with pytest.raises(InputError, match=expected):
         Mudjacking(locality="l2")
 
 
@@ -50,3 +51,14 @@ def test_cli_locality(tmp_path, patch_args, capsys):
     with pytest.raises(SystemExit) as exc:
         main([*argv, "--locality", "l2", "--out", str(tmp_path / "q")])
     assert exc.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
+def test_relational_locality_keeps_the_batch_geometry():
+    gen = torch.Generator().manual_seed(1)
+    reference = F.normalize(torch.randn(16, 8, generator=gen), dim=1)
+    rotation, _ = torch.linalg.qr(torch.randn(8, 8, generator=gen))
+    turned = reference @ rotation  # every feature moved, every pairwise cosine kept
+    assert locality_cosine(turned, reference, "relational") == pytest.approx(1.0, abs=1e-5)
+    assert locality_cosine(turned, reference, "cosine") < 0.9
+    shuffled = reference[torch.randperm(16, generator=gen)]
+    assert locality_cosine(shuffled, reference, "relational") < 0.5

@@ -123,9 +123,10 @@ def _add_hyperparameters(p: argparse.ArgumentParser) -> None:
         "--locality",
         choices=LOCALITY,
         default="cosine",
-        help="how the locality loss compares features: cosine (default, the paper's) or "
-        "centred (after removing the frozen features' batch mean; holds a domain the encoder "
-        "packs into a narrow cone, see docs/benchmarks.md)",
+        help="how the locality loss compares features: cosine (default, the paper's), centred "
+        "(after removing the frozen features' batch mean) or relational (the batch's pairwise "
+        "cosines kept); the last two hold a domain the encoder packs into a narrow cone, see "
+        "docs/benchmarks.md",
     )
     g.add_argument(
         "--random-location",

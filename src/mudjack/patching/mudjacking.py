@@ -73,8 +73,8 @@ class Mudjacking(Patcher):
         anchor: α of a weight-space anchor (L2-SP, :mod:`~mudjack.patching.anchor`):
             ``(α/2)·||θ' - θ||²`` joins the loss (0, the default and the paper's: none;
             measured in docs/benchmarks.md, where it can let the backdoor return).
-        locality: ``"cosine"`` (the paper's) or ``"centred"`` (the cosine after removing the
-            frozen features' batch mean, :mod:`~mudjack.patching.locality`).
+        locality: ``"cosine"`` (the paper's), ``"centred"`` or ``"relational"``: how the
+            locality loss compares D_val's features (:mod:`~mudjack.patching.locality`).
         augment: the per-step image augmentation (None disables it; text is never augmented).
         random_location: Mudjacking-RL: embed the trigger at random positions.
         reference_terms: give x_r its own locality term ``-cos(h'(x_r), h(x_r))`` and
