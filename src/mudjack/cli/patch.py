@@ -125,8 +125,8 @@ def _add_hyperparameters(p: argparse.ArgumentParser) -> None:
         default="cosine",
         help="how the locality loss compares features: cosine (default, the paper's), centred "
         "(after removing the frozen features' batch mean) or relational (the batch's pairwise "
-        "cosines kept); the last two hold a domain the encoder packs into a narrow cone, see "
-        "docs/benchmarks.md",
+        "cosines kept); relational held a shifted-domain client but kept the backdoor on a "
+        "same-domain one, see docs/benchmarks.md",
     )
     g.add_argument(
         "--random-location",
